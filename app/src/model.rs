@@ -1,0 +1,429 @@
+//! The DTOs the pages render and the REST API returns: the estate, its resources and their type-specific facts.
+//! Built on the server from Azure's wire types; never database rows.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the estate file declares: where the estate lives and the names Terraform gave its 15 resources.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Estate {
+    pub name: String,
+    pub environment: String,
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub location: String,
+    pub budget_usd: f64,
+    pub app_insights_app_id: String,
+    pub log_analytics_workspace_id: String,
+    pub resources: EstateResources,
+}
+
+/// The declared name of each resource, one field per role.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EstateResources {
+    pub ml_workspace: String,
+    pub aks: String,
+    pub container_registry: String,
+    pub key_vault: String,
+    pub storage_account: String,
+    pub app_insights: String,
+    pub log_analytics: String,
+    pub managed_identity: String,
+    pub vnet: String,
+    pub ml_nsg: String,
+    pub aks_nsg: String,
+    pub automation_account: String,
+    pub runbook: String,
+    pub action_group: String,
+    pub alert_rule: String,
+}
+
+impl Estate {
+    pub fn name_of(&self, role: Role) -> &str {
+        let r = &self.resources;
+        match role {
+            Role::MlWorkspace => &r.ml_workspace,
+            Role::Aks => &r.aks,
+            Role::ContainerRegistry => &r.container_registry,
+            Role::KeyVault => &r.key_vault,
+            Role::StorageAccount => &r.storage_account,
+            Role::AppInsights => &r.app_insights,
+            Role::LogAnalytics => &r.log_analytics,
+            Role::ManagedIdentity => &r.managed_identity,
+            Role::Vnet => &r.vnet,
+            Role::MlNsg => &r.ml_nsg,
+            Role::AksNsg => &r.aks_nsg,
+            Role::AutomationAccount => &r.automation_account,
+            Role::Runbook => &r.runbook,
+            Role::ActionGroup => &r.action_group,
+            Role::AlertRule => &r.alert_rule,
+        }
+    }
+
+    pub fn role_of(&self, name: &str) -> Option<Role> {
+        Role::ALL
+            .into_iter()
+            .find(|role| self.name_of(*role).eq_ignore_ascii_case(name))
+    }
+
+    pub fn resource_group_id(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{}",
+            self.subscription_id, self.resource_group
+        )
+    }
+
+    /// The ARM id Terraform gave the resource in `role`.
+    pub fn resource_id(&self, role: Role) -> String {
+        let name = self.name_of(role);
+        match role {
+            Role::Runbook => format!(
+                "{}/providers/Microsoft.Automation/automationAccounts/{}/runbooks/{}",
+                self.resource_group_id(),
+                self.resources.automation_account,
+                name
+            ),
+            _ => format!(
+                "{}/providers/{}/{}",
+                self.resource_group_id(),
+                role.arm_type(),
+                name
+            ),
+        }
+    }
+}
+
+/// The part each resource plays in the estate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    MlWorkspace,
+    Aks,
+    ContainerRegistry,
+    KeyVault,
+    StorageAccount,
+    AppInsights,
+    LogAnalytics,
+    ManagedIdentity,
+    Vnet,
+    MlNsg,
+    AksNsg,
+    AutomationAccount,
+    Runbook,
+    ActionGroup,
+    AlertRule,
+}
+
+impl Role {
+    pub const ALL: [Role; 15] = [
+        Role::MlWorkspace,
+        Role::Aks,
+        Role::ContainerRegistry,
+        Role::KeyVault,
+        Role::StorageAccount,
+        Role::AppInsights,
+        Role::LogAnalytics,
+        Role::ManagedIdentity,
+        Role::Vnet,
+        Role::MlNsg,
+        Role::AksNsg,
+        Role::AutomationAccount,
+        Role::Runbook,
+        Role::ActionGroup,
+        Role::AlertRule,
+    ];
+
+    /// The ARM resource type, as Azure spells it.
+    pub fn arm_type(self) -> &'static str {
+        match self {
+            Role::MlWorkspace => "Microsoft.MachineLearningServices/workspaces",
+            Role::Aks => "Microsoft.ContainerService/managedClusters",
+            Role::ContainerRegistry => "Microsoft.ContainerRegistry/registries",
+            Role::KeyVault => "Microsoft.KeyVault/vaults",
+            Role::StorageAccount => "Microsoft.Storage/storageAccounts",
+            Role::AppInsights => "Microsoft.Insights/components",
+            Role::LogAnalytics => "Microsoft.OperationalInsights/workspaces",
+            Role::ManagedIdentity => "Microsoft.ManagedIdentity/userAssignedIdentities",
+            Role::Vnet => "Microsoft.Network/virtualNetworks",
+            Role::MlNsg | Role::AksNsg => "Microsoft.Network/networkSecurityGroups",
+            Role::AutomationAccount => "Microsoft.Automation/automationAccounts",
+            Role::Runbook => "Microsoft.Automation/automationAccounts/runbooks",
+            Role::ActionGroup => "Microsoft.Insights/actionGroups",
+            Role::AlertRule => "Microsoft.Insights/scheduledQueryRules",
+        }
+    }
+
+    /// The provider api-version used to GET this type by id (a Microsoft.Resources version would be refused).
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Role::MlWorkspace => "2025-09-01",
+            Role::Aks => "2025-10-01",
+            Role::ContainerRegistry => "2025-04-01",
+            Role::KeyVault => "2025-05-01",
+            Role::StorageAccount => "2025-06-01",
+            Role::AppInsights => "2020-02-02",
+            Role::LogAnalytics => "2025-02-01",
+            Role::ManagedIdentity => "2024-11-30",
+            Role::Vnet | Role::MlNsg | Role::AksNsg => "2025-01-01",
+            Role::AutomationAccount | Role::Runbook => "2024-10-23",
+            Role::ActionGroup => "2023-01-01",
+            Role::AlertRule => "2023-12-01",
+        }
+    }
+
+    /// What the portal calls this type.
+    pub fn type_label(self) -> &'static str {
+        match self {
+            Role::MlWorkspace => "Azure Machine Learning workspace",
+            Role::Aks => "Kubernetes service",
+            Role::ContainerRegistry => "Container registry",
+            Role::KeyVault => "Key Vault",
+            Role::StorageAccount => "Storage account",
+            Role::AppInsights => "Application Insights",
+            Role::LogAnalytics => "Log Analytics workspace",
+            Role::ManagedIdentity => "Managed Identity",
+            Role::Vnet => "Virtual network",
+            Role::MlNsg | Role::AksNsg => "Network security group",
+            Role::AutomationAccount => "Automation Account",
+            Role::Runbook => "Runbook",
+            Role::ActionGroup => "Action group",
+            Role::AlertRule => "Log search alert rule",
+        }
+    }
+
+    pub fn category(self) -> Category {
+        match self {
+            Role::MlWorkspace => Category::MachineLearning,
+            Role::Aks | Role::ContainerRegistry => Category::ContainersCompute,
+            Role::KeyVault | Role::StorageAccount => Category::DataSecrets,
+            Role::AppInsights | Role::LogAnalytics => Category::Monitoring,
+            Role::ManagedIdentity | Role::Vnet | Role::MlNsg | Role::AksNsg => {
+                Category::NetworkingIdentity
+            }
+            Role::AutomationAccount | Role::Runbook | Role::ActionGroup | Role::AlertRule => {
+                Category::CostManagement
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    MachineLearning,
+    ContainersCompute,
+    DataSecrets,
+    Monitoring,
+    NetworkingIdentity,
+    CostManagement,
+}
+
+impl Category {
+    pub const ALL: [Category; 6] = [
+        Category::MachineLearning,
+        Category::ContainersCompute,
+        Category::DataSecrets,
+        Category::Monitoring,
+        Category::NetworkingIdentity,
+        Category::CostManagement,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::MachineLearning => "Machine learning",
+            Category::ContainersCompute => "Containers & compute",
+            Category::DataSecrets => "Data & secrets",
+            Category::Monitoring => "Monitoring",
+            Category::NetworkingIdentity => "Networking & identity",
+            Category::CostManagement => "Cost management",
+        }
+    }
+}
+
+/// Whether a declared resource was found in Azure, and in what state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind", content = "state")]
+pub enum Status {
+    /// Found; carries ARM's provisioningState (missing means Succeeded).
+    Provisioned(String),
+    /// Declared in the estate file but absent from the resource group.
+    Missing,
+}
+
+impl Status {
+    pub fn label(&self) -> String {
+        match self {
+            Status::Provisioned(state) => state.clone(),
+            Status::Missing => "Missing".to_string(),
+        }
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Status::Provisioned(s) if s == "Succeeded")
+    }
+}
+
+/// One resource as the overview lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceSummary {
+    pub name: String,
+    pub role: Role,
+    pub category: Category,
+    #[serde(rename = "type")]
+    pub arm_type: String,
+    pub type_label: String,
+    pub id: String,
+    pub location: Option<String>,
+    pub status: Status,
+    pub sku: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub created_time: Option<DateTime<Utc>>,
+    pub changed_time: Option<DateTime<Utc>>,
+}
+
+/// One resource with what matters for its type.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceDetail {
+    #[serde(flatten)]
+    pub summary: ResourceSummary,
+    pub facts: Facts,
+    /// Declared dependencies touching this resource.
+    pub dependencies: Vec<Dependency>,
+}
+
+/// A labelled value for a facts table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fact {
+    pub label: String,
+    pub value: String,
+}
+
+impl Fact {
+    pub fn new(label: impl Into<String>, value: impl Into<String>) -> Self {
+        Fact {
+            label: label.into(),
+            value: value.into(),
+        }
+    }
+}
+
+/// A small table: column headers and rows of cells.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Table {
+    pub title: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Shown when there are no rows.
+    pub empty: String,
+}
+
+/// What matters for a resource's type: key facts, then a few tables (node pools, subnets, rules, …).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    pub facts: Vec<Fact>,
+    pub tables: Vec<Table>,
+    /// Parts that could not be read (a data-plane call failed); the rest of the page still shows.
+    pub warnings: Vec<String>,
+}
+
+/// A dependency edge of the seed's "Resource Dependencies", and whether Azure's own data shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dependency {
+    pub from: String,
+    pub to: String,
+    pub relation: String,
+    /// True when the live properties of `from` reference `to`'s id.
+    pub observed: bool,
+}
+
+/// Where the data came from and how fresh it is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Freshness {
+    pub fetched_at: Option<DateTime<Utc>>,
+    pub age_seconds: Option<i64>,
+    /// The last refresh failed (or none succeeded yet): what is shown is the last good snapshot.
+    pub stale: bool,
+    /// Why the last refresh failed, in words fit for a user.
+    pub last_error: Option<String>,
+}
+
+/// The estate header shown on every page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EstateInfo {
+    #[serde(flatten)]
+    pub estate: Estate,
+    /// "emulator" or "azure".
+    pub mode: String,
+    /// The emulator's base URL in emulator mode (its fault API lives under `/_emulator`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emulator_url: Option<String>,
+}
+
+/// Everything the overview page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Overview {
+    pub estate: EstateInfo,
+    pub freshness: Freshness,
+    pub resources: Vec<ResourceSummary>,
+    /// Resources found in the resource group that the estate file does not declare.
+    pub undeclared: Vec<String>,
+    pub dependencies: Vec<Dependency>,
+}
+
+/// Everything a resource page shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourcePage {
+    pub estate: EstateInfo,
+    pub freshness: Freshness,
+    pub resource: ResourceDetail,
+}
+
+/// The answer to a refresh request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefreshOutcome {
+    pub ok: bool,
+    pub freshness: Freshness,
+}
+
+/// The seed's "Resource Dependencies": (from, to, relation).
+pub const DECLARED_DEPENDENCIES: [(Role, Role, &str); 14] = [
+    (Role::MlWorkspace, Role::StorageAccount, "uses"),
+    (Role::MlWorkspace, Role::KeyVault, "uses"),
+    (Role::MlWorkspace, Role::AppInsights, "uses"),
+    (Role::MlWorkspace, Role::LogAnalytics, "uses"),
+    (Role::MlWorkspace, Role::ManagedIdentity, "uses"),
+    (Role::MlWorkspace, Role::Vnet, "uses"),
+    (Role::Aks, Role::ContainerRegistry, "pulls from"),
+    (Role::Aks, Role::Vnet, "uses"),
+    (Role::Aks, Role::AksNsg, "uses"),
+    (Role::Aks, Role::LogAnalytics, "logs to"),
+    (Role::Runbook, Role::AutomationAccount, "runs in"),
+    (Role::AlertRule, Role::ActionGroup, "notifies"),
+    (Role::AlertRule, Role::LogAnalytics, "queries"),
+    (Role::ActionGroup, Role::AutomationAccount, "triggers"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_category_has_a_role_and_roles_are_distinct() {
+        for c in Category::ALL {
+            assert!(Role::ALL.iter().any(|r| r.category() == c), "{c:?} empty");
+        }
+        let mut all = Role::ALL.to_vec();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 15);
+    }
+
+    #[test]
+    fn role_serialises_kebab_case() {
+        assert_eq!(
+            serde_json::to_string(&Role::MlWorkspace).unwrap(),
+            "\"ml-workspace\""
+        );
+    }
+}

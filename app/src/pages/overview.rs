@@ -1,0 +1,128 @@
+//! The overview: the estate header, every declared resource grouped by category, and the dependency graph.
+
+use crate::api::{get_overview, RefreshInventory};
+use crate::components::{region_label, ErrorPanel, FreshnessBar, Loading, Shell, StatusPill};
+use crate::graph::dependency_svg;
+use crate::model::{Category, Overview, ResourceSummary, Status};
+use leptos::prelude::*;
+
+#[component]
+pub fn OverviewPage() -> impl IntoView {
+    let refresh = ServerAction::<RefreshInventory>::new();
+    let overview = Resource::new(move || refresh.version().get(), |_| get_overview());
+    view! {
+        <Suspense fallback=Loading>
+            {move || Suspend::new(async move {
+                match overview.await {
+                    Ok(o) => view! { <OverviewView overview=o refresh/> }.into_any(),
+                    Err(e) => view! { <Shell estate=None><ErrorPanel error=e/></Shell> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn OverviewView(overview: Overview, refresh: ServerAction<RefreshInventory>) -> impl IntoView {
+    let Overview {
+        estate,
+        freshness,
+        resources,
+        undeclared,
+        dependencies,
+    } = overview;
+    let total = resources.len();
+    let healthy = resources.iter().filter(|r| r.status.is_healthy()).count();
+    let missing = resources
+        .iter()
+        .filter(|r| r.status == Status::Missing)
+        .count();
+    let svg = dependency_svg(&resources, &dependencies);
+    let title = format!("{} estate", estate.estate.name);
+    let groups = Category::ALL
+        .into_iter()
+        .map(|c| {
+            let rows: Vec<ResourceSummary> = resources
+                .iter()
+                .filter(|r| r.category == c)
+                .cloned()
+                .collect();
+            view! { <CategoryCard category=c rows/> }
+        })
+        .collect_view();
+    let undeclared_note = (!undeclared.is_empty()).then(|| {
+        view! {
+            <div class="banner info">
+                {format!(
+                    "{} resource(s) in the resource group are not declared in the estate file: {}",
+                    undeclared.len(),
+                    undeclared.join(", ")
+                )}
+            </div>
+        }
+    });
+    view! {
+        <Shell estate=Some(estate)>
+            <div class="page-head">
+                <h1>{title}</h1>
+                <FreshnessBar freshness refresh/>
+            </div>
+            <section class="tiles">
+                <div class="tile"><span class="num">{total}</span><span>"resources declared"</span></div>
+                <div class="tile ok"><span class="num">{healthy}</span><span>"provisioned"</span></div>
+                <div class={if missing > 0 { "tile bad" } else { "tile" }}>
+                    <span class="num">{missing}</span><span>"missing in Azure"</span>
+                </div>
+                <div class="tile"><span class="num">{undeclared.len()}</span><span>"undeclared"</span></div>
+            </section>
+            {undeclared_note}
+            <div class="groups">{groups}</div>
+            <section class="card">
+                <h2>"Resource dependencies"</h2>
+                <p class="muted legend">
+                    <span class="key observed"></span>"referenced in the resource's Azure properties"
+                    <span class="key declared"></span>"declared only"
+                </p>
+                <div class="graph" inner_html=svg></div>
+            </section>
+        </Shell>
+    }
+}
+
+#[component]
+fn CategoryCard(category: Category, rows: Vec<ResourceSummary>) -> impl IntoView {
+    let rows = rows
+        .into_iter()
+        .map(|r| {
+            let href = format!("/resources/{}", r.name);
+            let tags = r
+                .tags
+                .iter()
+                .map(|(k, v)| view! { <span class="tag">{format!("{k}: {v}")}</span> })
+                .collect_view();
+            let location = r
+                .location
+                .as_deref()
+                .map(region_label)
+                .unwrap_or_else(|| "—".into());
+            view! {
+                <tr data-resource=r.name.clone()>
+                    <td><a href=href class="resource-link">{r.name.clone()}</a></td>
+                    <td>{r.type_label.clone()}</td>
+                    <td><StatusPill status=r.status.clone()/></td>
+                    <td>{location}</td>
+                    <td class="tags">{tags}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <section class="card category">
+            <h2>{category.label()}</h2>
+            <table class="grid">
+                <thead><tr><th>"Name"</th><th>"Type"</th><th>"Status"</th><th>"Location"</th><th>"Tags"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
+    }
+}

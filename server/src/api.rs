@@ -1,0 +1,107 @@
+//! The JSON API (`/api/v1`) and the health probes. Errors use an ARM-like envelope:
+//! `{"error":{"code","message"}}` with the matching status; internals stay in the log.
+
+use crate::AppState;
+use app::error::AppError;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+/// The REST error: an [`AppError`] as JSON with its status.
+pub struct ApiError(pub AppError);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.0.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            Json(json!({"error": {"code": self.0.code(), "message": self.0.to_string()}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        ApiError(e)
+    }
+}
+
+type ApiResult<T> = Result<Json<T>, ApiError>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/estate", get(estate))
+        .route("/api/v1/resources", get(resources))
+        .route("/api/v1/resources/{name}", get(resource))
+        .route("/api/v1/inventory/refresh", post(refresh))
+        .route(
+            "/api/v1/{*rest}",
+            get(unknown).post(unknown).put(unknown).delete(unknown),
+        )
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/readyz", get(readyz))
+}
+
+async fn estate(State(s): State<AppState>) -> Json<app::model::EstateInfo> {
+    Json(s.inventory.info().clone())
+}
+
+async fn resources(State(s): State<AppState>) -> ApiResult<serde_json::Value> {
+    let o = s.inventory.overview()?;
+    Ok(Json(json!({
+        "freshness": o.freshness,
+        "resources": o.resources,
+        "undeclared": o.undeclared,
+        "dependencies": o.dependencies,
+    })))
+}
+
+async fn resource(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<serde_json::Value> {
+    let p = s.inventory.resource(&name)?;
+    let mut body = serde_json::to_value(&p.resource).map_err(|_| ApiError(AppError::Internal))?;
+    body["freshness"] =
+        serde_json::to_value(&p.freshness).map_err(|_| ApiError(AppError::Internal))?;
+    Ok(Json(body))
+}
+
+async fn refresh(State(s): State<AppState>) -> Response {
+    let outcome = s.inventory.refresh().await;
+    let status = if outcome.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    (status, Json(outcome)).into_response()
+}
+
+async fn unknown() -> ApiError {
+    ApiError(AppError::NotFound(
+        "There is no such API route; see the README for the API.".into(),
+    ))
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    let db = sqlx::query_scalar::<_, i32>("select 1")
+        .fetch_one(&s.db)
+        .await
+        .is_ok();
+    let loaded = s.inventory.is_loaded();
+    let status = if db && loaded {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({"database": db, "inventory_loaded": loaded})),
+    )
+        .into_response()
+}

@@ -1,0 +1,205 @@
+//! One typed configuration, from flags and environment variables. Every default is the embedded one:
+//! no flag, no file, and it runs (embedded Postgres, in-process emulator, the seed's dev estate).
+
+use app::model::Estate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mlops-console",
+    version,
+    about = "A web control plane for an Azure MLOps estate"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the console (the default).
+    Serve,
+    /// Serve only the Azure emulator, for `az`/SDKs or a second console to point at.
+    Emulator {
+        /// Port for the emulator (0 picks a free one).
+        #[arg(long, env = "MLOPS_EMULATOR_PORT", default_value_t = 4000)]
+        port: u16,
+    },
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Postgres URL. When unset, a private embedded Postgres is started in `<data-dir>/postgres`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<SecretString>,
+    /// Where the embedded Postgres keeps its data (reused across restarts).
+    #[arg(long, env = "MLOPS_DATA_DIR", default_value = ".data")]
+    pub data_dir: PathBuf,
+    /// Which Azure to talk to: the embedded emulator, or real Azure.
+    #[arg(long, env = "MLOPS_AZURE", value_enum, default_value_t = AzureMode::Emulator)]
+    pub azure: AzureMode,
+    /// In emulator mode, use an emulator already running at this URL instead of the in-process one.
+    #[arg(long, env = "MLOPS_EMULATOR_URL")]
+    pub emulator_url: Option<String>,
+    /// Estate file (TOML): subscription, resource group, region, resource names, budget.
+    /// Defaults to the seed's dev estate.
+    #[arg(long, env = "MLOPS_ESTATE")]
+    pub estate: Option<PathBuf>,
+    /// Seconds between inventory refreshes.
+    #[arg(long, env = "MLOPS_REFRESH_SECS", default_value_t = 300)]
+    pub refresh_secs: u64,
+    /// Azure mode: how to get tokens.
+    #[arg(long, env = "MLOPS_AZURE_CREDENTIAL", value_enum, default_value_t = CredentialKind::DeveloperTools)]
+    pub credential: CredentialKind,
+    /// Azure mode: tenant, for `client-secret`.
+    #[arg(long, env = "AZURE_TENANT_ID")]
+    pub tenant_id: Option<String>,
+    /// Azure mode: client id, for `client-secret` or a user-assigned managed identity.
+    #[arg(long, env = "AZURE_CLIENT_ID")]
+    pub client_id: Option<String>,
+    /// Azure mode: client secret, for `client-secret`.
+    #[arg(long, env = "AZURE_CLIENT_SECRET")]
+    pub client_secret: Option<SecretString>,
+    /// Azure Resource Manager endpoint (sovereign clouds differ).
+    #[arg(
+        long,
+        env = "MLOPS_ARM_URL",
+        default_value = "https://management.azure.com"
+    )]
+    pub arm_url: String,
+    /// Where the built site (wasm, JS, CSS, public files) is served from.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AzureMode {
+    Emulator,
+    Azure,
+}
+
+impl AzureMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AzureMode::Emulator => "emulator",
+            AzureMode::Azure => "azure",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CredentialKind {
+    ManagedIdentity,
+    WorkloadIdentity,
+    ClientSecret,
+    DeveloperTools,
+}
+
+/// A string that never prints: passwords, URLs with passwords, client secrets.
+#[derive(Clone)]
+pub struct SecretString(String);
+
+impl SecretString {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(s: String) -> Self {
+        SecretString(s)
+    }
+}
+
+impl std::str::FromStr for SecretString {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretString(s.to_string()))
+    }
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretString(***)")
+    }
+}
+
+const DEV_ESTATE: &str = include_str!("../estate/dev.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum EstateError {
+    #[error("cannot read estate file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("estate file {path} is not valid: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+}
+
+/// The estate from `path`, or the seed's dev estate.
+pub fn load_estate(path: Option<&std::path::Path>) -> Result<Estate, EstateError> {
+    match path {
+        None => Ok(toml::from_str(DEV_ESTATE).expect("the built-in dev estate parses")),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| EstateError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            toml::from_str(&text).map_err(|source| EstateError::Parse {
+                path: path.to_owned(),
+                source: Box::new(source),
+            })
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, as if no flag and no variable were given (tests start from here).
+    pub fn defaults() -> Config {
+        Cli::parse_from(["mlops-console"]).config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_estate_is_the_seed() {
+        let e = load_estate(None).unwrap();
+        assert_eq!(e.subscription_id, "b2b8a5e6-9a34-494b-ba62-fe9be95bd398");
+        assert_eq!(e.resource_group, "mlopsnew-dev-rg");
+        assert_eq!(e.budget_usd, 75.0);
+        assert_eq!(e.resources.runbook, "Scale-MLOps-Resources");
+    }
+
+    #[test]
+    fn bad_estate_file_is_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("estate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "name = 3").unwrap();
+        let err = load_estate(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("is not valid"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s: SecretString = "postgres://u:hunter2@h/db".parse().unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

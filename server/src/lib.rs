@@ -1,0 +1,238 @@
+//! mlops-console's server: configuration, the Postgres it keeps its records in (embedded when no URL is
+//! given), the Azure client and its emulator, the inventory, and the router serving pages and the API.
+
+pub mod api;
+pub mod azure;
+pub mod config;
+pub mod db;
+pub mod emulator;
+pub mod inventory;
+pub mod pg_embedded;
+
+use app::api::SharedBackend;
+use app::model::EstateInfo;
+use axum::extract::FromRef;
+use axum::Router;
+use azure::{AzureClient, Endpoints, RetryPolicy};
+use config::{AzureMode, Config};
+use inventory::Inventory;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub db: PgPool,
+    pub inventory: Arc<Inventory>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Estate(#[from] config::EstateError),
+    #[error("embedded Postgres: {0}")]
+    EmbeddedPostgres(#[from] pg_embedded::EmbeddedPgError),
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("Azure client: {0}")]
+    Azure(#[from] azure::error::AzureError),
+    #[error("sessions: {0}")]
+    Sessions(String),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The pages, the server functions, the JSON API, static files and sessions.
+pub fn router(
+    state: AppState,
+    sessions: tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::PostgresStore>,
+) -> Router {
+    let backend: SharedBackend = state.inventory.clone();
+    let routes = generate_route_list(app::App);
+    let options = state.leptos_options.clone();
+    let context = {
+        let backend = backend.clone();
+        move || provide_context(backend.clone())
+    };
+    Router::new()
+        .merge(api::routes())
+        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+            app::shell(options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, app::shell))
+        .layer(sessions)
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http().make_span_with(
+                |req: &axum::http::Request<_>| {
+                    let matched = req
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map(|m| m.as_str().to_string())
+                        .unwrap_or_default();
+                    tracing::info_span!("http", method = %req.method(), path = %matched)
+                },
+            ),
+        )
+        .with_state(state)
+}
+
+/// A running console: its URL, the emulator's (in emulator mode), and what it needs to stop cleanly.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub emulator_url: Option<String>,
+    pub state: AppState,
+    shutdown: Vec<oneshot::Sender<()>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    postgres: Option<pg_embedded::EmbeddedPostgres>,
+}
+
+impl Server {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving, the background work, the in-process emulator and the embedded Postgres.
+    pub async fn stop(mut self) {
+        for tx in self.shutdown.drain(..) {
+            let _ = tx.send(());
+        }
+        for task in &self.tasks {
+            task.abort();
+        }
+        let _ = (&mut self.served).await;
+        self.state.db.close().await;
+        if let Some(pg) = self.postgres.take() {
+            pg.stop().await;
+        }
+    }
+}
+
+fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("mlops_console")
+        .site_root(config.site_root.clone())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build()
+}
+
+/// Starts everything and serves on `listener`.
+pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartError> {
+    let estate = config::load_estate(config.estate.as_deref())?;
+    let mut shutdown = Vec::new();
+    let mut tasks = Vec::new();
+
+    let (db, postgres) = match &config.database_url {
+        Some(url) => (db::connect(url.expose()).await?, None),
+        None => {
+            let pg =
+                pg_embedded::EmbeddedPostgres::start(&config.data_dir.join("postgres")).await?;
+            let url = pg.database_url("mlops_console").await?;
+            tracing::info!(port = pg.port(), dir = %pg.data_dir().display(), "embedded Postgres ready");
+            (db::connect(&url).await?, Some(pg))
+        }
+    };
+
+    let (endpoints, credential, emulator_url): (
+        _,
+        Arc<dyn azure_core::credentials::TokenCredential>,
+        _,
+    ) = match config.azure {
+        AzureMode::Emulator => {
+            let url = match &config.emulator_url {
+                Some(url) => url.trim_end_matches('/').to_string(),
+                None => {
+                    // Its own port: Azure's paths live at the root, as SDKs and `az` expect.
+                    let emu = emulator::Emulator::start(db.clone(), estate.clone()).await?;
+                    let l = TcpListener::bind((config.host.as_str(), 0)).await?;
+                    let url = format!("http://{}", l.local_addr()?);
+                    let (tx, rx) = oneshot::channel();
+                    shutdown.push(tx);
+                    tasks.push(tokio::spawn(async move {
+                        if let Err(e) = emulator::serve(emu, l, async {
+                            let _ = rx.await;
+                        })
+                        .await
+                        {
+                            tracing::error!(error = %e, "the in-process emulator stopped");
+                        }
+                    }));
+                    url
+                }
+            };
+            let cred = Arc::new(azure::credential::StaticTokenCredential("emulator".into()));
+            (Endpoints::emulator(&url), cred as _, Some(url))
+        }
+        AzureMode::Azure => (
+            Endpoints::azure(&config.arm_url),
+            azure::credential::azure_credential(&config)?,
+            None,
+        ),
+    };
+    let client = Arc::new(AzureClient::new(
+        endpoints,
+        credential,
+        RetryPolicy::default(),
+    )?);
+    let info = EstateInfo {
+        estate,
+        mode: config.azure.as_str().to_string(),
+        emulator_url: emulator_url.clone(),
+    };
+    let inventory = Arc::new(Inventory::load(db.clone(), client, info).await?);
+    tasks.push(
+        inventory.spawn_refresher(std::time::Duration::from_secs(config.refresh_secs.max(5))),
+    );
+
+    let store = tower_sessions_sqlx_store::PostgresStore::new(db.clone());
+    store
+        .migrate()
+        .await
+        .map_err(|e| StartError::Sessions(e.to_string()))?;
+    let sessions = tower_sessions::SessionManagerLayer::new(store)
+        .with_name("mlops_session")
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Strict)
+        .with_secure(false)
+        .with_expiry(tower_sessions::Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::hours(8),
+        ));
+
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        leptos_options: leptos_options(&config, addr),
+        db,
+        inventory,
+    };
+    let app = router(state.clone(), sessions);
+    let (tx, rx) = oneshot::channel::<()>();
+    shutdown.push(tx);
+    let served = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(Server {
+        addr,
+        emulator_url,
+        state,
+        shutdown,
+        tasks,
+        served,
+        postgres,
+    })
+}
