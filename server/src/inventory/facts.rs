@@ -182,7 +182,6 @@ pub fn build(role: Role, r: &GenericResource, extras: Extras, now: DateTime<Utc>
         Role::KeyVault => {
             let p = props!(VaultProperties);
             facts.push(Fact::new("Vault URI", opt(p.vault_uri)));
-            facts.push(Fact::new("SKU", opt(p.sku.and_then(|s| s.name))));
             facts.push(Fact::new("Soft delete", yes_no(p.enable_soft_delete)));
             facts.push(Fact::new(
                 "Purge protection",
@@ -273,7 +272,6 @@ pub fn build(role: Role, r: &GenericResource, extras: Extras, now: DateTime<Utc>
         Role::LogAnalytics => {
             let p = props!(LogAnalyticsProperties);
             facts.push(Fact::new("Workspace ID (customer ID)", opt(p.customer_id)));
-            facts.push(Fact::new("Pricing tier", opt(p.sku.and_then(|s| s.name))));
             facts.push(Fact::new("Retention (days)", opt(p.retention_in_days)));
             let quota = p
                 .workspace_capping
@@ -391,7 +389,6 @@ pub fn build(role: Role, r: &GenericResource, extras: Extras, now: DateTime<Utc>
         Role::AutomationAccount => {
             let p = props!(AutomationAccountProperties);
             facts.push(Fact::new("State", opt(p.state)));
-            facts.push(Fact::new("Plan", opt(p.sku.and_then(|s| s.name))));
             if let Some(runbooks) = extras.runbooks {
                 let rows = runbooks.into_iter().map(|r| vec![r]).collect();
                 tables.push(table("Runbooks", &["Runbook"], rows, "No runbooks."));

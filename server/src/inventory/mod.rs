@@ -458,7 +458,14 @@ fn summary(role: Role, r: &GenericResource) -> ResourceSummary {
         id: r.id.clone(),
         location: r.location.clone(),
         status: Status::Provisioned(r.provisioning_state()),
-        sku: r.sku.as_ref().and_then(|s| s.name.clone()),
+        // Some types keep their SKU inside properties (Key Vault, Log Analytics).
+        sku: r.sku.as_ref().and_then(|s| s.name.clone()).or_else(|| {
+            r.properties
+                .as_ref()
+                .and_then(|p| p.pointer("/sku/name"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        }),
         tags: r.tags.clone(),
         created_time: parse_time(&r.created_time),
         changed_time: parse_time(&r.changed_time),

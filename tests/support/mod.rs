@@ -1,0 +1,227 @@
+//! The test harness: a fresh Postgres database per test, the console on port 0 against the emulator,
+//! and waiting on conditions with deadlines — never sleeps.
+#![allow(dead_code)]
+
+use mlops_console::config::{AzureMode, Config};
+use mlops_console::emulator::Emulator;
+use mlops_console::{run, Server};
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The server that tests connect to for creating their databases.
+fn admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own for one test, dropped when the guard goes.
+pub struct TestDb {
+    pub url: String,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        use sqlx::Connection;
+        let name = format!("mlops_test_{}", uuid::Uuid::new_v4().simple());
+        let admin = admin_url();
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("tests need Postgres at {admin} (set TEST_DATABASE_URL): {e}")
+            });
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let url = match admin.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => unreachable!("a Postgres URL has a path"),
+        };
+        TestDb { url, name }
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        mlops_console::db::connect(&self.url).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime: do the async cleanup on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url()).await {
+                    let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The configuration a test starts from: its own database, port 0, the emulator, the built site.
+pub fn config(db: &TestDb) -> Config {
+    let mut c = Config::defaults();
+    c.database_url = Some(db.url.clone().into());
+    c.host = "127.0.0.1".into();
+    c.port = 0;
+    c.azure = AzureMode::Emulator;
+    c.emulator_url = None;
+    c.estate = None;
+    c.refresh_secs = 3600;
+    c.site_root = workspace_root()
+        .join("target/site")
+        .to_string_lossy()
+        .into_owned();
+    c
+}
+
+pub struct TestApp {
+    pub server: Server,
+    pub url: String,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn start(config: Config) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = run(listener, config).await.expect("the console starts");
+        let url = server.url();
+        TestApp {
+            server,
+            url,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Started, with the first inventory loaded.
+    pub async fn ready(config: Config) -> TestApp {
+        let app = TestApp::start(config).await;
+        let probe = format!("{}/readyz", app.url);
+        wait_for(
+            "the console to be ready",
+            Duration::from_secs(30),
+            || async {
+                app.http
+                    .get(&probe)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status() == 200)
+            },
+        )
+        .await;
+        app
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn text(&self, path: &str) -> (u16, String) {
+        let r = self.get(path).await;
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    pub async fn json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.get(path).await;
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    pub async fn post(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    pub fn emulator_url(&self) -> String {
+        self.server.emulator_url.clone().expect("emulator mode")
+    }
+}
+
+/// A standalone emulator on port 0, stoppable to play "Azure is down".
+pub struct StandaloneEmulator {
+    pub url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl StandaloneEmulator {
+    pub async fn start(db: &TestDb) -> StandaloneEmulator {
+        let estate = mlops_console::config::load_estate(None).unwrap();
+        let emu = Emulator::start(db.pool().await, estate).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(mlops_console::emulator::serve(emu, listener, async {
+            let _ = rx.await;
+        }));
+        StandaloneEmulator {
+            url,
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.task).await;
+        self.task.abort();
+    }
+}
+
+/// Polls `check` until it holds, failing the test with `what` after `limit`.
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The 15 names of the seed's estate.
+pub fn seed_names() -> Vec<String> {
+    let e = mlops_console::config::load_estate(None).unwrap();
+    app::model::Role::ALL
+        .iter()
+        .map(|r| e.name_of(*r).to_string())
+        .collect()
+}
