@@ -28,7 +28,7 @@ fn layers(names: &[String], edges: &[Dependency]) -> BTreeMap<String, usize> {
             let (Some(&from), Some(&to)) = (layer.get(&e.from), layer.get(&e.to)) else {
                 continue;
             };
-            if to < from + 1 {
+            if to < from + 1 && from + 1 < names.len() {
                 layer.insert(e.to.clone(), from + 1);
                 changed = true;
             }

@@ -92,7 +92,11 @@ pub struct GenericResource {
     pub resource_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
-    #[serde(default, deserialize_with = "tags")]
+    #[serde(
+        default,
+        deserialize_with = "tags",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sku: Option<Sku>,
