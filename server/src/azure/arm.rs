@@ -89,6 +89,16 @@ impl AzureClient {
         subscriptions: &[String],
         query: &str,
     ) -> Result<Vec<serde_json::Value>> {
+        self.resource_graph_paged(subscriptions, query, 1000).await
+    }
+
+    /// [`Self::resource_graph`] with `top` rows a page (1..=1000).
+    pub async fn resource_graph_paged(
+        &self,
+        subscriptions: &[String],
+        query: &str,
+        top: i64,
+    ) -> Result<Vec<serde_json::Value>> {
         let url = self.arm_url(
             "/providers/Microsoft.ResourceGraph/resources",
             &[("api-version", RESOURCE_GRAPH_API)],
@@ -101,7 +111,7 @@ impl AzureClient {
                 subscriptions: subscriptions.to_vec(),
                 query: query.to_string(),
                 options: Some(QueryRequestOptions {
-                    top: Some(1000),
+                    top: Some(top),
                     skip: None,
                     skip_token: skip_token.clone(),
                     result_format: Some("objectArray".into()),

@@ -324,14 +324,18 @@ async fn get_or_list(
             return Json(json!({"value": [], "nextLink": null})).into_response();
         }
     }
-    let (ty, name) = match seg {
-        [_, _, _, _, "providers", ns, ty, name, ..] => (format!("{ns}/{ty}"), name.to_string()),
+    // The message names the resource as the caller spelt it.
+    let original: Vec<&str> = path.split('/').skip(1).collect();
+    let (ty, name) = match original.as_slice() {
+        [_, _, _, _, p, ns, ty, name, ..] if p.eq_ignore_ascii_case("providers") => {
+            (format!("{ns}/{ty}"), name.to_string())
+        }
         _ => (
             String::new(),
             path.rsplit('/').next().unwrap_or_default().to_string(),
         ),
     };
-    let rg = seg.get(3).copied().unwrap_or_default();
+    let rg = original.get(3).copied().unwrap_or_default();
     arm_error(
         StatusCode::NOT_FOUND,
         "ResourceNotFound",

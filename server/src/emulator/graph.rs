@@ -42,7 +42,7 @@ fn tokens(q: &str) -> Result<Vec<String>, QueryError> {
                 }
             }
             out.push(s);
-        } else if "|,=".contains(c) || c == '!' {
+        } else if "|,=()".contains(c) || c == '!' {
             chars.next();
             let mut t = c.to_string();
             if let Some(&n) = chars.peek() {
