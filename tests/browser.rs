@@ -1,1 +1,171 @@
+//! What a person clicks, in a real headless Chromium: the overview renders, hydrates, and a click on a
+//! resource navigates client-side to its page; Refresh fetches a new snapshot without a reload.
 
+#[path = "support/mod.rs"]
+mod support;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::process::Stdio;
+use std::time::Duration;
+use support::*;
+use tokio::process::{Child, Command};
+
+struct Browser {
+    client: Client,
+    _driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn browser() -> Browser {
+    let driver_bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let chrome_bin = std::env::var("CHROME_BIN").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let port = free_port();
+    let driver = Command::new(&driver_bin)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("browser tests need {driver_bin} (make test installs chromium-driver): {e}")
+        });
+    let status = format!("http://127.0.0.1:{port}/status");
+    wait_for("chromedriver", Duration::from_secs(20), || async {
+        reqwest::get(&status)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    let profile = tempfile::tempdir().unwrap();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chrome_bin,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                     "--disable-dev-shm-usage", "--window-size=1400,1000",
+                     format!("--user-data-dir={}", profile.path().display())]
+        }
+    });
+    let client = ClientBuilder::new(HttpConnector::new())
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&format!("http://127.0.0.1:{port}"))
+        .await
+        .expect("a Chromium session");
+    Browser {
+        client,
+        _driver: driver,
+        _profile: profile,
+    }
+}
+
+#[tokio::test]
+async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let b = browser().await;
+    let c = &b.client;
+
+    c.goto(&app.url).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await
+        .expect("the page hydrates");
+    let names = c.find_all(Locator::Css("a.resource-link")).await.unwrap();
+    assert_eq!(names.len(), 15);
+
+    // A marker on window survives only a client-side navigation, not a page load.
+    c.execute("window.__stayed = 'yes';", vec![]).await.unwrap();
+    c.find(Locator::Css(
+        "a.resource-link[href='/resources/mlopsnew-dev-aks']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let title = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::XPath(
+            "//h1[@class='resource-title' and text()='mlopsnew-dev-aks']",
+        ))
+        .await
+        .expect("the AKS page appears");
+    assert_eq!(title.text().await.unwrap(), "mlopsnew-dev-aks");
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/resources/mlopsnew-dev-aks"));
+    let body = c
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("Node pools") && body.contains("Standard_DS2_v2"));
+    let stayed = c
+        .execute("return window.__stayed || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        stayed,
+        serde_json::json!("yes"),
+        "navigation reloaded the page instead of routing in the browser"
+    );
+
+    // Refresh: a new snapshot arrives without a reload.
+    let fetched = c
+        .find(Locator::Css("[data-testid='fetched-at']"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.inline button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut changed = false;
+    for _ in 0..200 {
+        let now = c
+            .find(Locator::Css("[data-testid='fetched-at']"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if now != fetched {
+            changed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(changed, "the fetched-at time did not move after Refresh");
+    let stayed = c
+        .execute("return window.__stayed || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        stayed,
+        serde_json::json!("yes"),
+        "Refresh reloaded the page"
+    );
+
+    b.client.close().await.unwrap();
+    app.server.stop().await;
+}
