@@ -18,8 +18,7 @@ run: setup site server
 
 ## test: every test, browser tests included
 test: setup setup-test site
-	$(CARGO) build -p server --bin mlops-console
-	$(CARGO) test --workspace --no-fail-fast -- --test-threads=4
+	TEST_DATABASE_URL=$$(scripts/test-db.sh) $(CARGO) test --workspace --no-fail-fast -- --test-threads=4
 
 ## setup: the wasm toolchain and the PostgreSQL binaries for the embedded database
 setup:
@@ -59,6 +58,7 @@ bench: setup
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy -p server --all-targets -- -D warnings
+	$(CARGO) clippy -p app --all-targets -- -D warnings
 	$(CARGO) clippy -p app --lib --no-default-features --features hydrate --target wasm32-unknown-unknown -- -D warnings
 
 fmt:

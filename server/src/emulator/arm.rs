@@ -131,17 +131,16 @@ fn page(
     Json(json!({"value": items, "nextLink": next})).into_response()
 }
 
-fn offset_of(q: &HashMap<String, String>) -> Result<i64, Resp> {
+/// The offset in `$skiptoken`; `None` for a token this emulator did not issue.
+fn offset_of(q: &HashMap<String, String>) -> Option<i64> {
     match q.get("$skiptoken") {
-        None => Ok(0),
-        Some(t) => t.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            arm_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidSkipToken",
-                "The provided $skipToken is not valid.",
-            )
-        }),
+        None => Some(0),
+        Some(t) => t.parse::<i64>().ok().filter(|n| *n >= 0),
     }
+}
+
+fn invalid_skip_token() -> Resp {
+    arm_error(StatusCode::BAD_REQUEST, "InvalidSkipToken", "The provided $skipToken is not valid.")
 }
 
 /// `GET /subscriptions/{s}/resourceGroups/{rg}/resources`: list items carry no `properties`; `$expand`
@@ -158,9 +157,8 @@ async fn list_group(
         Ok(None) => return group_not_found(rg),
         Err(e) => return db_error(e),
     }
-    let offset = match offset_of(q) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(offset) = offset_of(q) else {
+        return invalid_skip_token();
     };
     let expand: Vec<String> = q
         .get("$expand")
@@ -296,9 +294,8 @@ async fn get_or_list(
             Err(e) => return db_error(e),
         }
     }
-    let offset = match offset_of(q) {
-        Ok(o) => o,
-        Err(r) => return r,
+    let Some(offset) = offset_of(q) else {
+        return invalid_skip_token();
     };
     let size = emu.inner.page_size;
     for kind in [store::RESOURCE, store::CONTAINER] {
@@ -317,8 +314,8 @@ async fn get_or_list(
         }
     }
     // An empty collection under an existing resource is an empty list, as Azure answers.
-    let parent = path.rsplitn(2, '/').nth(1).unwrap_or_default();
-    let grandparent = parent.rsplitn(2, '/').nth(1).unwrap_or_default();
+    let parent = path.rsplit_once('/').map(|x| x.0).unwrap_or_default();
+    let grandparent = parent.rsplit_once('/').map(|x| x.0).unwrap_or_default();
     for candidate in [parent, grandparent] {
         if seg.len() > 8 && matches!(emu.inner.store.get_arm(candidate).await, Ok(Some(_))) {
             return Json(json!({"value": [], "nextLink": null})).into_response();
