@@ -5,17 +5,29 @@ use crate::model::{Dependency, ResourceSummary};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-const NODE_W: f64 = 230.0;
-const NODE_H: f64 = 34.0;
-const COL_GAP: f64 = 120.0;
-const ROW_GAP: f64 = 14.0;
-const PAD: f64 = 12.0;
+// Whole-pixel geometry: integers format faster than floats, and this runs on every overview render.
+const NODE_W: i32 = 230;
+const NODE_H: i32 = 34;
+const COL_GAP: i32 = 120;
+const ROW_GAP: i32 = 14;
+const PAD: i32 = 12;
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// XML-escapes `s` in one pass.
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['&', '<', '>', '"']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Layer of each node: 0 for nodes without incoming edges, else 1 + the deepest predecessor.
@@ -46,21 +58,22 @@ pub fn dependency_svg(resources: &[ResourceSummary], edges: &[Dependency]) -> St
     let layer = layers(&names, edges);
     let columns = layer.values().copied().max().unwrap_or(0) + 1;
     let mut rows_in: Vec<usize> = vec![0; columns];
-    let mut pos: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    let mut pos: BTreeMap<&str, (i32, i32)> = BTreeMap::new();
     // Keep the estate's own order inside each column, so related resources sit together.
     for r in resources {
         let col = layer[&r.name];
         let row = rows_in[col];
         rows_in[col] += 1;
-        let x = PAD + col as f64 * (NODE_W + COL_GAP);
-        let y = PAD + row as f64 * (NODE_H + ROW_GAP);
+        let x = PAD + col as i32 * (NODE_W + COL_GAP);
+        let y = PAD + row as i32 * (NODE_H + ROW_GAP);
         pos.insert(r.name.as_str(), (x, y));
     }
-    let tallest = rows_in.iter().copied().max().unwrap_or(1) as f64;
-    let width = PAD * 2.0 + columns as f64 * NODE_W + (columns as f64 - 1.0) * COL_GAP;
-    let height = PAD * 2.0 + tallest * NODE_H + (tallest - 1.0).max(0.0) * ROW_GAP;
+    let tallest = rows_in.iter().copied().max().unwrap_or(1) as i32;
+    let columns = columns as i32;
+    let width = PAD * 2 + columns * NODE_W + (columns - 1) * COL_GAP;
+    let height = PAD * 2 + tallest * NODE_H + (tallest - 1).max(0) * ROW_GAP;
 
-    let mut svg = String::new();
+    let mut svg = String::with_capacity(16 * 1024);
     let _ = write!(
         svg,
         r#"<svg class="depgraph" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="Resource dependencies" xmlns="http://www.w3.org/2000/svg">"#
@@ -71,9 +84,9 @@ pub fn dependency_svg(resources: &[ResourceSummary], edges: &[Dependency]) -> St
         else {
             continue;
         };
-        let (sx, sy) = (x1 + NODE_W, y1 + NODE_H / 2.0);
-        let (tx, ty) = (x2, y2 + NODE_H / 2.0);
-        let mid = (sx + tx) / 2.0;
+        let (sx, sy) = (x1 + NODE_W, y1 + NODE_H / 2);
+        let (tx, ty) = (x2, y2 + NODE_H / 2);
+        let mid = (sx + tx) / 2;
         let class = if e.observed {
             "edge observed"
         } else {
@@ -103,9 +116,9 @@ pub fn dependency_svg(resources: &[ResourceSummary], edges: &[Dependency]) -> St
             svg,
             r#"<a href="/resources/{href}"><g class="{class}"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/><text x="{tx}" y="{ty}">{name}</text><text class="sub" x="{tx}" y="{ty2}">{label}</text></g></a>"#,
             href = escape(&r.name),
-            tx = x + 10.0,
-            ty = y + 15.0,
-            ty2 = y + 28.0,
+            tx = x + 10,
+            ty = y + 15,
+            ty2 = y + 28,
             name = escape(&r.name),
             label = escape(&r.type_label),
         );

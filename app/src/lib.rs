@@ -12,7 +12,7 @@ use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
-    path,
+    path, SsrMode,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -52,8 +52,8 @@ pub fn App() -> impl IntoView {
         <Title text="mlops-console"/>
         <Router>
             <Routes fallback=pages::NotFound>
-                <Route path=path!("/") view=pages::overview::OverviewPage/>
-                <Route path=path!("/resources/:name") view=pages::resource::ResourcePage/>
+                <Route path=path!("/") view=pages::overview::OverviewPage ssr=SsrMode::Async/>
+                <Route path=path!("/resources/:name") view=pages::resource::ResourcePage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -12,6 +12,7 @@ pub mod pg_embedded;
 use app::api::SharedBackend;
 use app::model::EstateInfo;
 use axum::extract::FromRef;
+use axum::serve::ListenerExt;
 use axum::Router;
 use azure::{AzureClient, Endpoints, RetryPolicy};
 use config::{AzureMode, Config};
@@ -128,6 +129,14 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// Small responses go out at once: with Nagle's algorithm on, a streamed page waits ~40 ms for the
+/// client's delayed ACK.
+pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+}
+
 /// Starts everything and serves on `listener`.
 pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartError> {
     let estate = config::load_estate(config.estate.as_deref())?;
@@ -220,7 +229,7 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
     let (tx, rx) = oneshot::channel::<()>();
     shutdown.push(tx);
     let served = tokio::spawn(async move {
-        axum::serve(listener, app)
+        axum::serve(listener.tap_io(no_delay), app)
             .with_graceful_shutdown(async {
                 let _ = rx.await;
             })

@@ -140,7 +140,11 @@ fn offset_of(q: &HashMap<String, String>) -> Option<i64> {
 }
 
 fn invalid_skip_token() -> Resp {
-    arm_error(StatusCode::BAD_REQUEST, "InvalidSkipToken", "The provided $skipToken is not valid.")
+    arm_error(
+        StatusCode::BAD_REQUEST,
+        "InvalidSkipToken",
+        "The provided $skipToken is not valid.",
+    )
 }
 
 /// `GET /subscriptions/{s}/resourceGroups/{rg}/resources`: list items carry no `properties`; `$expand`

@@ -209,7 +209,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, emulator.router())
+    use axum::serve::ListenerExt;
+    axum::serve(listener.tap_io(crate::no_delay), emulator.router())
         .with_graceful_shutdown(shutdown)
         .await
 }
