@@ -34,6 +34,10 @@ async fn overview_shows_the_whole_estate() {
     );
     assert!(html.contains("East US") && html.contains("Development"));
     assert!(
+        html.contains("Tags on every resource") && html.contains("managed-by: terraform"),
+        "tags are not shown"
+    );
+    assert!(
         html.contains("<svg class=\"depgraph\""),
         "no dependency graph"
     );

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 // Whole-pixel geometry: integers format faster than floats, and this runs on every overview render.
-const NODE_W: i32 = 230;
+const NODE_W: i32 = 270;
 const NODE_H: i32 = 34;
 const COL_GAP: i32 = 120;
 const ROW_GAP: i32 = 14;

@@ -5,6 +5,7 @@ use crate::components::{region_label, ErrorPanel, FreshnessBar, Loading, Shell, 
 use crate::graph::dependency_svg;
 use crate::model::{Category, Overview, ResourceSummary, Status};
 use leptos::prelude::*;
+use std::collections::BTreeMap;
 
 #[component]
 pub fn OverviewPage() -> impl IntoView {
@@ -38,6 +39,25 @@ fn OverviewView(overview: Overview, refresh: ServerAction<RefreshInventory>) -> 
         .filter(|r| r.status == Status::Missing)
         .count();
     let svg = dependency_svg(&resources, &dependencies);
+    // Tags every found resource carries are shown once; rows show only what differs.
+    let found: Vec<&ResourceSummary> = resources
+        .iter()
+        .filter(|r| r.status != Status::Missing)
+        .collect();
+    let common: BTreeMap<String, String> = found
+        .first()
+        .map(|first| {
+            first
+                .tags
+                .iter()
+                .filter(|(k, v)| found.iter().all(|r| r.tags.get(*k) == Some(v)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let other_tags = found
+        .iter()
+        .any(|r| r.tags.iter().any(|(k, v)| common.get(k) != Some(v)));
     let title = format!("{} estate", estate.estate.name);
     let groups = Category::ALL
         .into_iter()
@@ -47,7 +67,7 @@ fn OverviewView(overview: Overview, refresh: ServerAction<RefreshInventory>) -> 
                 .filter(|r| r.category == c)
                 .cloned()
                 .collect();
-            view! { <CategoryCard category=c rows/> }
+            view! { <CategoryCard category=c rows common=common.clone() other_tags/> }
         })
         .collect_view();
     let undeclared_note = (!undeclared.is_empty()).then(|| {
@@ -76,6 +96,13 @@ fn OverviewView(overview: Overview, refresh: ServerAction<RefreshInventory>) -> 
                 <div class="tile"><span class="num">{undeclared.len()}</span><span>"undeclared"</span></div>
             </section>
             {undeclared_note}
+            {(!common.is_empty()).then(|| {
+                let tags = common
+                    .iter()
+                    .map(|(k, v)| view! { <span class="tag">{format!("{k}: {v}")}</span> })
+                    .collect_view();
+                view! { <p class="common-tags muted">"Tags on every resource: " {tags}</p> }
+            })}
             <div class="groups">{groups}</div>
             <section class="card">
                 <h2>"Resource dependencies"</h2>
@@ -90,7 +117,13 @@ fn OverviewView(overview: Overview, refresh: ServerAction<RefreshInventory>) -> 
 }
 
 #[component]
-fn CategoryCard(category: Category, rows: Vec<ResourceSummary>) -> impl IntoView {
+fn CategoryCard(
+    category: Category,
+    rows: Vec<ResourceSummary>,
+    common: BTreeMap<String, String>,
+    /// Whether any resource has tags beyond the common ones (else the column is left out).
+    other_tags: bool,
+) -> impl IntoView {
     let rows = rows
         .into_iter()
         .map(|r| {
@@ -98,6 +131,7 @@ fn CategoryCard(category: Category, rows: Vec<ResourceSummary>) -> impl IntoView
             let tags = r
                 .tags
                 .iter()
+                .filter(|(k, v)| common.get(*k) != Some(*v))
                 .map(|(k, v)| view! { <span class="tag">{format!("{k}: {v}")}</span> })
                 .collect_view();
             let location = r
@@ -111,7 +145,7 @@ fn CategoryCard(category: Category, rows: Vec<ResourceSummary>) -> impl IntoView
                     <td>{r.type_label.clone()}</td>
                     <td><StatusPill status=r.status.clone()/></td>
                     <td>{location}</td>
-                    <td class="tags">{tags}</td>
+                    {other_tags.then(|| view! { <td class="tags">{tags}</td> })}
                 </tr>
             }
         })
@@ -120,7 +154,7 @@ fn CategoryCard(category: Category, rows: Vec<ResourceSummary>) -> impl IntoView
         <section class="card category">
             <h2>{category.label()}</h2>
             <table class="grid">
-                <thead><tr><th>"Name"</th><th>"Type"</th><th>"Status"</th><th>"Location"</th><th>"Tags"</th></tr></thead>
+                <thead><tr><th>"Name"</th><th>"Type"</th><th>"Status"</th><th>"Location"</th>{other_tags.then(|| view! { <th>"Other tags"</th> })}</tr></thead>
                 <tbody>{rows}</tbody>
             </table>
         </section>
