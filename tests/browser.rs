@@ -67,6 +67,23 @@ async fn browser() -> Browser {
     }
 }
 
+async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Whether the window marker set on the overview survived: true only without a full page load.
+async fn same_document(c: &Client) -> bool {
+    c.execute("return window.__stayed || null;", vec![])
+        .await
+        .unwrap()
+        == serde_json::json!("yes")
+}
+
 #[tokio::test]
 async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
     let db = TestDb::new().await;
@@ -108,32 +125,15 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
         .unwrap()
         .path()
         .ends_with("/resources/mlopsnew-dev-aks"));
-    let body = c
-        .find(Locator::Css("main"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = text(c, "main").await;
     assert!(body.contains("Node pools") && body.contains("Standard_DS2_v2"));
-    let stayed = c
-        .execute("return window.__stayed || null;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(
-        stayed,
-        serde_json::json!("yes"),
+    assert!(
+        same_document(c).await,
         "navigation reloaded the page instead of routing in the browser"
     );
 
     // Refresh: a new snapshot arrives without a reload.
-    let fetched = c
-        .find(Locator::Css("[data-testid='fetched-at']"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let fetched = text(c, "[data-testid='fetched-at']").await;
     c.find(Locator::Css("form.inline button"))
         .await
         .unwrap()
@@ -142,13 +142,7 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
         .unwrap();
     let mut changed = false;
     for _ in 0..200 {
-        let now = c
-            .find(Locator::Css("[data-testid='fetched-at']"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let now = text(c, "[data-testid='fetched-at']").await;
         if now != fetched {
             changed = true;
             break;
@@ -156,15 +150,7 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(changed, "the fetched-at time did not move after Refresh");
-    let stayed = c
-        .execute("return window.__stayed || null;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(
-        stayed,
-        serde_json::json!("yes"),
-        "Refresh reloaded the page"
-    );
+    assert!(same_document(c).await, "Refresh reloaded the page");
 
     b.client.close().await.unwrap();
     app.server.stop().await;

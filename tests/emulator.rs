@@ -6,12 +6,15 @@ mod support;
 
 use mlops_console::azure::credential::StaticTokenCredential;
 use mlops_console::azure::{AzureClient, Endpoints, RetryPolicy};
+use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 
 const SUB: &str = "b2b8a5e6-9a34-494b-ba62-fe9be95bd398";
+const RG: &str =
+    "/subscriptions/b2b8a5e6-9a34-494b-ba62-fe9be95bd398/resourceGroups/mlopsnew-dev-rg";
 
 fn client(url: &str) -> AzureClient {
     let retry = RetryPolicy {
@@ -27,84 +30,106 @@ fn client(url: &str) -> AzureClient {
     .unwrap()
 }
 
+/// Status and JSON body of a response.
+async fn answer(r: reqwest::Response) -> (u16, Value) {
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
 #[tokio::test]
 async fn arm_rules_and_error_envelopes() {
     let db = TestDb::new().await;
     let emu = StandaloneEmulator::start(&db).await;
-    let http = reqwest::Client::new();
-    let rg = format!(
-        "{}/subscriptions/{SUB}/resourceGroups/mlopsnew-dev-rg",
-        emu.url
+
+    let r = emu
+        .call(
+            Method::GET,
+            &format!("{RG}?api-version=2025-04-01"),
+            false,
+            None,
+        )
+        .await;
+    assert!(!header(&r, "www-authenticate").is_empty());
+    let (status, body) = answer(r).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("AuthenticationFailed"))
     );
 
-    let r = http
-        .get(format!("{rg}?api-version=2025-04-01"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    assert!(r.headers().contains_key("www-authenticate"));
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "AuthenticationFailed");
-
-    let r = http.get(&rg).bearer_auth("t").send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "MissingApiVersionParameter");
+    let (status, body) = answer(emu.get(RG).await).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("MissingApiVersionParameter"))
+    );
 
     // Any api-version is accepted, and ids compare case-insensitively as in ARM.
-    let r = http
-        .get(format!(
-            "{}?api-version=1999-01-01",
-            rg.to_uppercase().replace("HTTP://", "http://")
-        ))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap();
+    let r = emu
+        .get(&format!("{}?api-version=1999-01-01", RG.to_uppercase()))
+        .await;
     assert_eq!(r.status(), 200);
-    assert!(r.headers().contains_key("x-ms-request-id"));
-    assert!(r
-        .headers()
-        .contains_key("x-ms-ratelimit-remaining-subscription-reads"));
+    assert!(!header(&r, "x-ms-request-id").is_empty());
+    assert!(!header(&r, "x-ms-ratelimit-remaining-subscription-reads").is_empty());
 
-    let r = http
-        .get(format!(
-            "{rg}/providers/Microsoft.Compute/virtualMachines/nope?api-version=2024-01-01"
+    let (status, body) = answer(
+        emu.get(&format!(
+            "{RG}/providers/Microsoft.Compute/virtualMachines/nope?api-version=2024-01-01"
         ))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "ResourceNotFound");
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("ResourceNotFound"))
+    );
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()
         .contains("Microsoft.Compute/virtualMachines/nope"));
 
-    let r = http
-        .get(format!(
-            "{}/subscriptions/{SUB}/resourceGroups/other-rg/resources?api-version=2025-04-01",
-            emu.url
+    let (status, body) = answer(
+        emu.get(&format!(
+            "/subscriptions/{SUB}/resourceGroups/other-rg/resources?api-version=2025-04-01"
         ))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "ResourceGroupNotFound");
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("ResourceGroupNotFound"))
+    );
 
-    let r = http
-        .delete(format!("{rg}?api-version=2025-04-01"))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 405);
-    let body: Value = r.json().await.unwrap();
+    let subs = emu.get_json("/subscriptions?api-version=2022-12-01").await;
+    assert_eq!(subs["value"][0]["subscriptionId"], SUB);
+    let groups = emu
+        .get_json(&format!(
+            "/subscriptions/{SUB}/resourcegroups?api-version=2025-04-01"
+        ))
+        .await;
+    assert_eq!(groups["value"][0]["name"], "mlopsnew-dev-rg");
+    let (status, _) = answer(
+        emu.get("/subscriptions/00000000-0000-0000-0000-000000000000?api-version=2022-12-01")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let (status, body) = answer(
+        emu.call(
+            Method::DELETE,
+            &format!("{RG}?api-version=2025-04-01"),
+            true,
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 405);
     assert!(body["error"]["code"].is_string() && body["error"]["message"].is_string());
     emu.stop().await;
 }
@@ -113,17 +138,10 @@ async fn arm_rules_and_error_envelopes() {
 async fn lists_page_with_next_links_and_expand() {
     let db = TestDb::new().await;
     let emu = StandaloneEmulator::start(&db).await;
-    let http = reqwest::Client::new();
-    let first = format!("{}/subscriptions/{SUB}/resourceGroups/mlopsnew-dev-rg/resources?api-version=2025-04-01&$expand=createdTime,changedTime,provisioningState", emu.url);
-    let page: Value = http
-        .get(&first)
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first = format!(
+        "{RG}/resources?api-version=2025-04-01&$expand=createdTime,changedTime,provisioningState"
+    );
+    let page = emu.get_json(&first).await;
     assert_eq!(page["value"].as_array().unwrap().len(), 10);
     let next = page["nextLink"].as_str().expect("a second page");
     assert!(
@@ -141,28 +159,18 @@ async fn lists_page_with_next_links_and_expand() {
         "list items carry no properties"
     );
 
-    let page2: Value = http
-        .get(next)
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page2 = emu.get_json(next).await;
     assert_eq!(page2["value"].as_array().unwrap().len(), 5);
     assert!(page2["nextLink"].is_null());
 
-    let bad = format!("{}/subscriptions/{SUB}/resourceGroups/mlopsnew-dev-rg/resources?api-version=2025-04-01&$expand=everything", emu.url);
-    assert_eq!(
-        http.get(&bad)
-            .bearer_auth("t")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        400
-    );
+    let (status, _) = answer(
+        emu.get(&format!(
+            "{RG}/resources?api-version=2025-04-01&$expand=everything"
+        ))
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
 
     // The real client follows the links to the end.
     let all = client(&emu.url)
@@ -198,34 +206,21 @@ async fn resource_graph_pages_with_skip_tokens_and_refuses_unknown_kql() {
         .iter()
         .all(|r| r["type"].as_str().unwrap() == r["type"].as_str().unwrap().to_ascii_lowercase()));
 
-    let http = reqwest::Client::new();
-    let url = format!(
-        "{}/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01",
-        emu.url
+    let graph = "/providers/Microsoft.ResourceGraph/resources?api-version=2024-04-01";
+    let bad = json!({"query": "Resources | summarize count() by type"});
+    let (status, body) = answer(emu.call(Method::POST, graph, true, Some(&bad)).await).await;
+    assert_eq!(
+        (status, body["error"]["details"][0]["code"].as_str()),
+        (400, Some("InvalidQuery"))
     );
-    let r = http
-        .post(&url)
-        .bearer_auth("t")
-        .json(&json!({"query": "Resources | summarize count() by type"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["details"][0]["code"], "InvalidQuery");
     assert!(body["error"]["details"][1]["message"]
         .as_str()
         .unwrap()
         .contains("summarize"));
 
-    let r = http
-        .post(&url)
-        .bearer_auth("t")
-        .json(&json!({"query": "Resources", "options": {"$top": 5000}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    let too_many = json!({"query": "Resources", "options": {"$top": 5000}});
+    let (status, _) = answer(emu.call(Method::POST, graph, true, Some(&too_many)).await).await;
+    assert_eq!(status, 400);
     emu.stop().await;
 }
 
@@ -233,67 +228,44 @@ async fn resource_graph_pages_with_skip_tokens_and_refuses_unknown_kql() {
 async fn data_planes_need_their_tokens_and_never_list_values() {
     let db = TestDb::new().await;
     let emu = StandaloneEmulator::start(&db).await;
-    let http = reqwest::Client::new();
-    let r = http
-        .get(format!(
-            "{}/keyvault/mlopsnew-dev-kv-3kxldb/secrets?api-version=7.4",
-            emu.url
-        ))
-        .send()
-        .await
-        .unwrap();
+    let secrets = "/keyvault/mlopsnew-dev-kv-3kxldb/secrets?api-version=7.4";
+    let r = emu.call(Method::GET, secrets, false, None).await;
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .contains("resource=\"https://vault.azure.net\""));
+    assert!(header(&r, "www-authenticate").contains("resource=\"https://vault.azure.net\""));
 
-    let r = http
-        .get(format!(
-            "{}/keyvault/mlopsnew-dev-kv-3kxldb/secrets?api-version=7.4&maxresults=3",
-            emu.url
-        ))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap();
-    let page: Value = r.json().await.unwrap();
-    assert_eq!(page["value"].as_array().unwrap().len(), 3);
+    let page = emu.get_json(&format!("{secrets}&maxresults=3")).await;
+    let items = page["value"].as_array().unwrap();
+    assert_eq!(items.len(), 3);
     assert!(page["nextLink"].as_str().unwrap().contains("$skiptoken="));
-    assert!(page["value"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|s| s.get("value").is_none()));
+    assert!(items.iter().all(|s| s.get("value").is_none()));
 
-    let r = http
-        .get(format!(
-            "{}/acr/mlopsnewdevacr3kxldb/acr/v1/_catalog",
-            emu.url
-        ))
-        .send()
-        .await
-        .unwrap();
+    let r = emu
+        .call(
+            Method::GET,
+            "/acr/mlopsnewdevacr3kxldb/acr/v1/_catalog",
+            false,
+            None,
+        )
+        .await;
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .contains("realm="));
+    assert!(header(&r, "www-authenticate").contains("realm="));
 
     let c = client(&emu.url);
-    let secrets = c.list_secrets("mlopsnew-dev-kv-3kxldb").await.unwrap();
-    assert_eq!(secrets.len(), 4);
+    assert_eq!(
+        c.list_secrets("mlopsnew-dev-kv-3kxldb")
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+    let login = "mlopsnewdevacr3kxldb.azurecr.io";
     let repos = c
-        .acr_repositories("mlopsnewdevacr3kxldb", "mlopsnewdevacr3kxldb.azurecr.io")
+        .acr_repositories("mlopsnewdevacr3kxldb", login)
         .await
         .unwrap();
     assert_eq!(repos, vec!["inference", "preprocessing"]);
     let tags = c
-        .acr_tags(
-            "mlopsnewdevacr3kxldb",
-            "mlopsnewdevacr3kxldb.azurecr.io",
-            "inference",
-        )
+        .acr_tags("mlopsnewdevacr3kxldb", login, "inference")
         .await
         .unwrap();
     assert!(tags.tags.iter().any(|t| t.name == "latest"));
@@ -304,79 +276,65 @@ async fn data_planes_need_their_tokens_and_never_list_values() {
 async fn faults_throttle_fail_and_delay_then_clear() {
     let db = TestDb::new().await;
     let emu = StandaloneEmulator::start(&db).await;
-    let http = reqwest::Client::new();
-    let faults = format!("{}/_emulator/faults", emu.url);
+    let add = |fault: Value| {
+        let emu = &emu;
+        async move {
+            emu.call(Method::POST, "/_emulator/faults", false, Some(&fault))
+                .await
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        add(json!({"path": "/x", "status": 200})).await,
+        400,
+        "a non-error status is refused"
+    );
+    assert_eq!(
+        add(json!({"path": "/x"})).await,
+        400,
+        "a fault that does nothing is refused"
+    );
 
-    let r = http
-        .post(&faults)
-        .json(&json!({"path": "/x", "status": 200}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400, "a non-error status is refused");
-    let r = http.post(&faults).body("not json").send().await.unwrap();
-    assert_eq!(r.status(), 400);
-
-    let rg = format!("/subscriptions/{SUB}/resourceGroups/mlopsnew-dev-rg");
-    http.post(&faults)
-        .json(&json!({"path": rg, "status": 429, "retry_after": 7, "times": 1}))
-        .send()
-        .await
-        .unwrap();
-    let r = http
-        .get(format!("{}{rg}?api-version=2025-04-01", emu.url))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 429);
-    assert_eq!(r.headers()["retry-after"], "7");
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "TooManyRequests");
-    let r = http
-        .get(format!("{}{rg}?api-version=2025-04-01", emu.url))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "used up after one time");
+    assert_eq!(
+        add(json!({"path": RG, "status": 429, "retry_after": 7, "times": 1})).await,
+        201
+    );
+    let rg = format!("{RG}?api-version=2025-04-01");
+    let r = emu.get(&rg).await;
+    assert_eq!(header(&r, "retry-after"), "7");
+    let (status, body) = answer(r).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("TooManyRequests"))
+    );
+    assert_eq!(emu.get(&rg).await.status(), 200, "used up after one time");
 
     // A 503 that never ends: the client gives up after its attempts with a typed error.
-    http.post(&faults)
-        .json(&json!({"path": "*", "status": 503}))
-        .send()
-        .await
-        .unwrap();
+    add(json!({"path": "*", "status": 503})).await;
     let err = client(&emu.url)
         .list_resources_in_group(SUB, "mlopsnew-dev-rg")
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(503));
-    let listed: Value = http
-        .get(&faults)
-        .send()
+    let armed = emu
+        .call(Method::GET, "/_emulator/faults", false, None)
         .await
-        .unwrap()
-        .json()
+        .json::<Value>()
         .await
         .unwrap();
-    assert_eq!(listed["value"][0]["hits"], 3, "three attempts were made");
-    assert_eq!(http.delete(&faults).send().await.unwrap().status(), 204);
+    assert_eq!(armed["value"][0]["hits"], 3, "three attempts were made");
+    assert_eq!(
+        emu.call(Method::DELETE, "/_emulator/faults", false, None)
+            .await
+            .status(),
+        204
+    );
 
     // Latency: a read that waits, then answers.
-    http.post(&faults)
-        .json(&json!({"path": "*", "latency_ms": 300, "times": 1}))
-        .send()
-        .await
-        .unwrap();
+    add(json!({"path": "*", "latency_ms": 300, "times": 1})).await;
     let started = std::time::Instant::now();
-    let r = http
-        .get(format!("{}{rg}?api-version=2025-04-01", emu.url))
-        .bearer_auth("t")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(emu.get(&rg).await.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
     emu.stop().await;
 }

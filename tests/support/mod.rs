@@ -190,6 +190,39 @@ impl StandaloneEmulator {
         }
     }
 
+    /// `method path` on the emulator, with a bearer token when `token`, and a JSON body if given.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: bool,
+        body: Option<&serde_json::Value>,
+    ) -> reqwest::Response {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.url)
+        };
+        let mut req = reqwest::Client::new().request(method, url);
+        if token {
+            req = req.bearer_auth("t");
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// GET with a token.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.call(reqwest::Method::GET, path, true, None).await
+    }
+
+    /// GET with a token, as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).await.json().await.unwrap()
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());

@@ -66,6 +66,26 @@ pub async fn dispatch(
         (Method::POST, ["providers", "microsoft.resourcegraph", "resources"]) => {
             resource_graph(&emu, &body).await
         }
+        (Method::GET, ["subscriptions"]) => {
+            Json(json!({"value": [subscription(&emu)], "nextLink": null})).into_response()
+        }
+        (Method::GET, ["subscriptions", sub]) => {
+            if sub.eq_ignore_ascii_case(&emu.inner.estate.subscription_id) {
+                Json(subscription(&emu)).into_response()
+            } else {
+                arm_error(
+                    StatusCode::NOT_FOUND,
+                    "SubscriptionNotFound",
+                    format!("The subscription '{sub}' could not be found."),
+                )
+            }
+        }
+        (Method::GET, ["subscriptions", _, "resourcegroups"]) => {
+            match emu.inner.store.children(store::RESOURCE_GROUP, &lower, 0, 1000).await {
+                Ok(groups) => Json(json!({"value": groups.into_iter().map(|g| g.body).collect::<Vec<_>>(), "nextLink": null})).into_response(),
+                Err(e) => db_error(e),
+            }
+        }
         (Method::GET, ["subscriptions", _, "resourcegroups", _, "resources"]) => {
             list_group(&emu, &headers, &path, &q).await
         }
@@ -103,6 +123,15 @@ pub async fn dispatch(
             format!("The emulator does not support {method} on '{path}'."),
         ),
     }
+}
+
+/// The one subscription the emulator holds, as `GET /subscriptions/{id}` returns it.
+fn subscription(emu: &Emulator) -> Value {
+    let id = &emu.inner.estate.subscription_id;
+    json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id, "tenantId": seed::TENANT,
+        "displayName": format!("{} (emulator)", emu.inner.estate.name), "state": "Enabled",
+        "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"},
+        "authorizationSource": "RoleBased"})
 }
 
 /// A page of `items` with a `nextLink` carrying the offset in `$skiptoken`.

@@ -24,7 +24,7 @@ pub const ROLE_DEFINITIONS: [(&str, &str, &str); 3] = [
     ),
 ];
 
-const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+pub const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 const IDENTITY_PRINCIPAL: &str = "3b1f6c2e-8a4d-4e57-9c1a-5d2e7f8a9b01";
 const IDENTITY_CLIENT: &str = "9d4e2a7b-1c3f-4b6a-8e5d-0f7a2c9b3e14";
 const CREATED: &str = "2026-10-14T09:12:31.4821734Z";
