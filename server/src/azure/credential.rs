@@ -138,6 +138,15 @@ mod tests {
         assert_eq!(cred.0.load(Ordering::SeqCst), 2);
     }
 
+    #[test]
+    fn client_secret_without_its_variables_is_a_clear_error() {
+        let mut config = crate::config::Config::defaults();
+        config.credential = CredentialKind::ClientSecret;
+        config.tenant_id = None;
+        let err = azure_credential(&config).unwrap_err().to_string();
+        assert!(err.contains("AZURE_TENANT_ID"), "{err}");
+    }
+
     #[tokio::test]
     async fn refreshes_a_token_about_to_expire() {
         let cred = Arc::new(Counting(AtomicUsize::new(0), Duration::minutes(4)));
