@@ -155,3 +155,47 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
     b.client.close().await.unwrap();
     app.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_training_job_submitted_from_the_form_is_watched_to_completion() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let b = browser().await;
+    let c = &b.client;
+    c.goto(&format!("{}/train", app.url)).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await
+        .expect("the page hydrates");
+    c.find(Locator::Css("input[name='form[reason]']"))
+        .await
+        .unwrap()
+        .send_keys("browser test")
+        .await
+        .unwrap();
+    // A double click: the second is either ignored (button disabled) or answered with the same run.
+    let button = c
+        .find(Locator::Css("form button[type='submit']"))
+        .await
+        .unwrap();
+    button.click().await.unwrap();
+    let _ = button.click().await;
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(
+            "[data-testid='run-status'] [data-status='succeeded']",
+        ))
+        .await
+        .expect("the run page follows the job to success without a reload");
+    assert!(c.current_url().await.unwrap().path().starts_with("/runs/"));
+    let log = text(c, "[data-testid='run-log']").await;
+    assert!(log.contains("Finished: succeeded"), "{log}");
+    let runs: i64 = sqlx::query_scalar("select count(*) from runs")
+        .fetch_one(&db.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(runs, 1, "one click, one run");
+    b.client.close().await.unwrap();
+    app.server.stop().await;
+}

@@ -33,6 +33,8 @@ pub fn Shell(estate: Option<EstateInfo>, children: Children) -> impl IntoView {
             </a>
             <nav>
                 <a href="/">"Overview"</a>
+                <a href="/runs">"Runs"</a>
+                <a href="/train">"Train"</a>
             </nav>
             <div class="estate-header">{header}</div>
         </header>

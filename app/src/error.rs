@@ -12,6 +12,9 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Well-formed but not acceptable: the reason names the field.
+    #[error("{0}")]
+    Invalid(String),
     /// Azure (or the emulator) did not answer and there is nothing cached to show.
     #[error("{0}")]
     Unavailable(String),
@@ -27,6 +30,7 @@ impl AppError {
         match self {
             AppError::NotFound(_) => 404,
             AppError::BadRequest(_) => 400,
+            AppError::Invalid(_) => 422,
             AppError::Unavailable(_) => 503,
             AppError::Internal => 500,
             AppError::Transport(_) => 502,
@@ -38,6 +42,7 @@ impl AppError {
         match self {
             AppError::NotFound(_) => "NotFound",
             AppError::BadRequest(_) => "BadRequest",
+            AppError::Invalid(_) => "ValidationFailed",
             AppError::Unavailable(_) => "ServiceUnavailable",
             AppError::Internal => "InternalError",
             AppError::Transport(_) => "TransportError",

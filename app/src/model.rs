@@ -427,3 +427,269 @@ mod tests {
         );
     }
 }
+
+// ------------------------------------------------------------------------------------------------ runs
+
+/// Our status for a run, whatever Azure calls it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    Submitting,
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Submitting,
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Failed,
+        RunStatus::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Submitting => "submitting",
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::Failed | RunStatus::Canceled
+        )
+    }
+}
+
+/// One run as lists show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub kind: String,
+    pub target: String,
+    pub status: RunStatus,
+    pub azure_status: Option<String>,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transition {
+    pub status: RunStatus,
+    pub azure_status: Option<String>,
+    pub at: DateTime<Utc>,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    pub line: String,
+}
+
+/// A metric a training job logged (last value per key).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metric {
+    pub key: String,
+    pub value: f64,
+    pub step: i64,
+}
+
+/// One run with everything on record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunDetail {
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    pub parameters: serde_json::Value,
+    pub reason: Option<String>,
+    pub azure_id: Option<String>,
+    pub parent_id: Option<String>,
+    pub error: Option<String>,
+    pub transitions: Vec<Transition>,
+    pub logs: Vec<LogLine>,
+    pub metrics: Vec<Metric>,
+}
+
+/// Filters of the runs list; every field optional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunFilter {
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    /// Substring of the target.
+    pub target: Option<String>,
+    pub requested_by: Option<String>,
+    /// RFC 3339 bounds on `created_at`.
+    pub since: Option<String>,
+    pub until: Option<String>,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunList {
+    pub runs: Vec<RunSummary>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A command job to submit, in the shape of the seed's `jobs/train-job.yml`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingJobSpec {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default = "default_experiment")]
+    pub experiment_name: String,
+    pub command: String,
+    /// Code asset, e.g. `azureml:diabetes-train-code:1` or a local path already uploaded.
+    pub code: String,
+    /// Environment, e.g. `azureml:AzureML-sklearn-1.5:1`.
+    pub environment: String,
+    /// Compute target name, e.g. `cpu-cluster`.
+    pub compute: String,
+    /// Literal inputs, e.g. `{"epochs": "10"}`.
+    #[serde(default)]
+    pub inputs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// The training form as the browser sends it (`form[field]` names); `inputs` is one `name=value` a line.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingForm {
+    pub display_name: String,
+    pub experiment_name: String,
+    pub command: String,
+    pub code: String,
+    pub environment: String,
+    pub compute: String,
+    pub inputs: String,
+    pub reason: String,
+    pub idempotency_key: String,
+}
+
+impl TrainingForm {
+    pub fn into_spec(self) -> Result<TrainingJobSpec, String> {
+        Ok(TrainingJobSpec {
+            display_name: Some(self.display_name).filter(|s| !s.trim().is_empty()),
+            experiment_name: self.experiment_name,
+            command: self.command,
+            code: self.code,
+            environment: self.environment,
+            compute: self.compute,
+            inputs: parse_inputs(&self.inputs)?,
+            reason: Some(self.reason).filter(|s| !s.trim().is_empty()),
+        })
+    }
+}
+
+/// `name=value` lines into inputs; blank lines are skipped.
+pub fn parse_inputs(text: &str) -> Result<BTreeMap<String, String>, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                Ok((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => Err(format!("inputs: '{l}' is not name=value")),
+        })
+        .collect()
+}
+
+/// Inputs as the form shows them.
+pub fn format_inputs(inputs: &BTreeMap<String, String>) -> String {
+    inputs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn default_experiment() -> String {
+    "diabetes-classifier".into()
+}
+
+impl TrainingJobSpec {
+    /// The seed's training job.
+    pub fn seed_default() -> TrainingJobSpec {
+        TrainingJobSpec {
+            display_name: Some("train-diabetes-classifier".into()),
+            experiment_name: default_experiment(),
+            command: "python train.py --data ${{inputs.training_data}} --epochs ${{inputs.epochs}}"
+                .into(),
+            code: "azureml:diabetes-train-code:1".into(),
+            environment: "azureml:AzureML-sklearn-1.5:1".into(),
+            compute: "cpu-cluster".into(),
+            inputs: [
+                ("epochs".to_string(), "10".to_string()),
+                (
+                    "training_data".to_string(),
+                    "azureml:diabetes-data:1".to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            reason: None,
+        }
+    }
+
+    /// Problems with the spec, each naming the field; empty when it can be sent.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if self.command.trim().is_empty() {
+            p.push("command: give the command the job runs".to_string());
+        }
+        if self.command.len() > 4000 {
+            p.push("command: at most 4000 characters".to_string());
+        }
+        for (field, value) in [
+            ("code", &self.code),
+            ("environment", &self.environment),
+            ("compute", &self.compute),
+        ] {
+            if value.trim().is_empty() {
+                p.push(format!("{field}: required"));
+            }
+        }
+        let name_ok = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 255
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        };
+        if !name_ok(&self.experiment_name) {
+            p.push(
+                "experiment_name: letters, digits, '-', '_' and '.' only, 1–255 characters"
+                    .to_string(),
+            );
+        }
+        if !self.compute.trim().is_empty() && !name_ok(self.compute.trim()) {
+            p.push("compute: a compute target name (letters, digits, '-', '_', '.')".to_string());
+        }
+        for key in self.inputs.keys() {
+            if !name_ok(key) || key.contains('.') {
+                p.push(format!("inputs: '{key}' is not a valid input name"));
+            }
+        }
+        for (input, _) in self.inputs.iter().filter(|(_, v)| v.len() > 2000) {
+            p.push(format!("inputs: '{input}' is longer than 2000 characters"));
+        }
+        p
+    }
+}

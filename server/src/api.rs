@@ -39,6 +39,9 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/resources", get(resources))
         .route("/api/v1/resources/{name}", get(resource))
         .route("/api/v1/inventory/refresh", post(refresh))
+        .route("/api/v1/jobs/training", post(submit_training))
+        .route("/api/v1/runs", get(list_runs))
+        .route("/api/v1/runs/{id}", get(get_run))
         .route(
             "/api/v1/{*rest}",
             get(unknown).post(unknown).put(unknown).delete(unknown),
@@ -80,6 +83,66 @@ async fn refresh(State(s): State<AppState>) -> Response {
         StatusCode::BAD_GATEWAY
     };
     (status, Json(outcome)).into_response()
+}
+
+/// A JSON body, with our error shape when it is not valid JSON of the expected form.
+pub struct JsonBody<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(JsonBody(v)),
+            Err(rejection) => Err(ApiError(AppError::BadRequest(rejection.body_text()))),
+        }
+    }
+}
+
+/// `POST /api/v1/jobs/training`: 202 with the run; a repeated `Idempotency-Key` answers with the first run.
+async fn submit_training(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    JsonBody(spec): JsonBody<app::model::TrainingJobSpec>,
+) -> Result<Response, ApiError> {
+    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) => Some(k.to_string()),
+        Some(Err(_)) => {
+            return Err(ApiError(AppError::BadRequest(
+                "Idempotency-Key: visible ASCII only".into(),
+            )))
+        }
+    };
+    let (id, created) = s
+        .runs
+        .submit_training(&spec, crate::runs::ANONYMOUS, key.as_deref())
+        .await?;
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(json!({"run_id": id, "run_url": format!("/api/v1/runs/{id}"), "created": created})),
+    )
+        .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("/api/v1/runs/{id}")) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, v);
+    }
+    Ok(response)
+}
+
+async fn list_runs(
+    State(s): State<AppState>,
+    axum::extract::Query(filter): axum::extract::Query<app::model::RunFilter>,
+) -> ApiResult<app::model::RunList> {
+    Ok(Json(s.runs.list(&filter).await?))
+}
+
+async fn get_run(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<app::model::RunDetail> {
+    Ok(Json(s.runs.detail(&id).await?))
 }
 
 async fn unknown() -> ApiError {

@@ -77,6 +77,12 @@ pub struct Config {
         default_value = "https://management.azure.com"
     )]
     pub arm_url: String,
+    /// Emulator: milliseconds each stage of a training job takes (demos: a few seconds; tests: a few ms).
+    #[arg(long, env = "MLOPS_EMULATOR_STEP_MS", default_value_t = 3000)]
+    pub emulator_step_ms: u64,
+    /// How often the run tracker looks at each run in flight, in milliseconds.
+    #[arg(long, env = "MLOPS_TRACK_POLL_MS", default_value_t = 1000)]
+    pub track_poll_ms: u64,
     /// Where the built site (wasm, JS, CSS, public files) is served from.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,

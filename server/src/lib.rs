@@ -8,6 +8,7 @@ pub mod db;
 pub mod emulator;
 pub mod inventory;
 pub mod pg_embedded;
+pub mod runs;
 
 use app::api::SharedBackend;
 use app::model::EstateInfo;
@@ -30,6 +31,55 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: PgPool,
     pub inventory: Arc<Inventory>,
+    pub runs: Arc<runs::Runs>,
+}
+
+/// What pages reach through server functions: the services, behind the app's [`app::api::Backend`].
+struct Services {
+    inventory: Arc<Inventory>,
+    runs: Arc<runs::Runs>,
+}
+
+impl app::api::Backend for Services {
+    fn overview(&self) -> Result<app::model::Overview, app::error::AppError> {
+        self.inventory.overview()
+    }
+
+    fn resource(&self, name: &str) -> Result<app::model::ResourcePage, app::error::AppError> {
+        self.inventory.resource(name)
+    }
+
+    fn refresh(&self) -> app::api::BoxFuture<'_, app::model::RefreshOutcome> {
+        Box::pin(self.inventory.refresh())
+    }
+
+    fn runs(
+        &self,
+        filter: app::model::RunFilter,
+    ) -> app::api::BoxFuture<'_, Result<app::model::RunList, app::error::AppError>> {
+        Box::pin(async move { self.runs.list(&filter).await })
+    }
+
+    fn run(
+        &self,
+        id: String,
+    ) -> app::api::BoxFuture<'_, Result<app::model::RunDetail, app::error::AppError>> {
+        Box::pin(async move { self.runs.detail(&id).await })
+    }
+
+    fn submit_training(
+        &self,
+        spec: app::model::TrainingJobSpec,
+        key: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
+        Box::pin(async move {
+            let (id, _) = self
+                .runs
+                .submit_training(&spec, runs::ANONYMOUS, key.as_deref())
+                .await?;
+            Ok(id.to_string())
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +105,10 @@ pub fn router(
     state: AppState,
     sessions: tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::PostgresStore>,
 ) -> Router {
-    let backend: SharedBackend = state.inventory.clone();
+    let backend: SharedBackend = Arc::new(Services {
+        inventory: state.inventory.clone(),
+        runs: state.runs.clone(),
+    });
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
     let context = {
@@ -129,6 +182,12 @@ fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
+pub fn emulator_options(config: &Config) -> emulator::Options {
+    emulator::Options {
+        job_step: std::time::Duration::from_millis(config.emulator_step_ms.max(1)),
+    }
+}
+
 /// Small responses go out at once: with Nagle's algorithm on, a streamed page waits ~40 ms for the
 /// client's delayed ACK.
 pub(crate) fn no_delay(tcp: &mut tokio::net::TcpStream) {
@@ -164,7 +223,12 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
                 Some(url) => url.trim_end_matches('/').to_string(),
                 None => {
                     // Its own port: Azure's paths live at the root, as SDKs and `az` expect.
-                    let emu = emulator::Emulator::start(db.clone(), estate.clone()).await?;
+                    let emu = emulator::Emulator::start(
+                        db.clone(),
+                        estate.clone(),
+                        emulator_options(&config),
+                    )
+                    .await?;
                     let l = TcpListener::bind((config.host.as_str(), 0)).await?;
                     let url = format!("http://{}", l.local_addr()?);
                     let (tx, rx) = oneshot::channel();
@@ -185,7 +249,7 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
             (Endpoints::emulator(&url), cred as _, Some(url))
         }
         AzureMode::Azure => (
-            Endpoints::azure(&config.arm_url),
+            Endpoints::azure(&config.arm_url, &estate.location),
             azure::credential::azure_credential(&config)?,
             None,
         ),
@@ -195,6 +259,13 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         credential,
         RetryPolicy::default(),
     )?);
+    let runs = Arc::new(runs::Runs::new(
+        db.clone(),
+        client.clone(),
+        estate.clone(),
+        std::time::Duration::from_millis(config.track_poll_ms.max(10)),
+    ));
+    tasks.push(runs.spawn_tracker());
     let info = EstateInfo {
         estate,
         mode: config.azure.as_str().to_string(),
@@ -224,6 +295,7 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         leptos_options: leptos_options(&config, addr),
         db,
         inventory,
+        runs,
     };
     let app = router(state.clone(), sessions);
     let (tx, rx) = oneshot::channel::<()>();

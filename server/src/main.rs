@@ -74,7 +74,9 @@ async fn serve_emulator(
             (mlops_console::db::connect(&url).await?, Some(pg))
         }
     };
-    let emu = emulator::Emulator::start(db.clone(), estate).await?;
+    let emu =
+        emulator::Emulator::start(db.clone(), estate, mlops_console::emulator_options(&config))
+            .await?;
     let listener = tokio::net::TcpListener::bind((config.host.as_str(), port)).await?;
     println!(
         "Azure emulator is running at http://{}",

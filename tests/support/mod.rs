@@ -89,6 +89,8 @@ pub fn config(db: &TestDb) -> Config {
     c.emulator_url = None;
     c.estate = None;
     c.refresh_secs = 3600;
+    c.emulator_step_ms = 40;
+    c.track_poll_ms = 30;
     c.site_root = workspace_root()
         .join("target/site")
         .to_string_lossy()
@@ -176,7 +178,12 @@ pub struct StandaloneEmulator {
 impl StandaloneEmulator {
     pub async fn start(db: &TestDb) -> StandaloneEmulator {
         let estate = mlops_console::config::load_estate(None).unwrap();
-        let emu = Emulator::start(db.pool().await, estate).await.unwrap();
+        let options = mlops_console::emulator::Options {
+            job_step: Duration::from_millis(40),
+        };
+        let emu = Emulator::start(db.pool().await, estate, options)
+            .await
+            .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();

@@ -2,6 +2,8 @@
 
 pub mod overview;
 pub mod resource;
+pub mod runs;
+pub mod train;
 
 use crate::components::Shell;
 use leptos::prelude::*;

@@ -6,6 +6,7 @@ pub mod arm;
 pub mod credential;
 pub mod dataplane;
 pub mod error;
+pub mod ml;
 pub mod wire;
 
 use azure_core::credentials::TokenCredential;
@@ -22,14 +23,17 @@ pub struct Endpoints {
     pub arm: String,
     pub key_vault: String,
     pub acr: String,
+    /// Azure ML's MLflow tracking host (regional in Azure).
+    pub mlflow: String,
 }
 
 impl Endpoints {
-    pub fn azure(arm: &str) -> Endpoints {
+    pub fn azure(arm: &str, location: &str) -> Endpoints {
         Endpoints {
             arm: arm.trim_end_matches('/').to_string(),
             key_vault: "https://{name}.vault.azure.net".into(),
             acr: "https://{name}.azurecr.io".into(),
+            mlflow: format!("https://{location}.api.azureml.ms"),
         }
     }
 
@@ -40,6 +44,7 @@ impl Endpoints {
             arm: base.to_string(),
             key_vault: format!("{base}/keyvault/{{name}}"),
             acr: format!("{base}/acr/{{name}}"),
+            mlflow: base.to_string(),
         }
     }
 

@@ -646,3 +646,108 @@ pub struct AcrRefreshToken {
 pub struct AcrAccessToken {
     pub access_token: String,
 }
+
+// ------------------------------------------------------------------------------ Azure Machine Learning
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobInput {
+    pub job_input_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A command job's properties (the parts we send and read; the rest passes through as JSON).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobProperties {
+    pub job_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute_id: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inputs: BTreeMap<String, JobInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Value>,
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "tags"
+    )]
+    pub tags: BTreeMap<String, String>,
+    /// Set by the service: NotStarted, Queued, Starting, Running, Finalizing, Completed, Failed, Canceled, …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    pub properties: JobProperties,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_data: Option<Value>,
+}
+
+/// Azure ML's job statuses that end a job.
+pub fn job_status_is_terminal(status: &str) -> bool {
+    matches!(status, "Completed" | "Failed" | "Canceled")
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MlflowMetric {
+    pub key: String,
+    pub value: f64,
+    #[serde(default)]
+    pub timestamp: i64,
+    #[serde(default)]
+    pub step: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MlflowRunData {
+    #[serde(default)]
+    pub metrics: Vec<MlflowMetric>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MlflowRun {
+    #[serde(default)]
+    pub info: Value,
+    #[serde(default)]
+    pub data: MlflowRunData,
+}
+
+/// `GET …/api/2.0/mlflow/runs/get?run_id=` (Azure ML's MLflow tracking server).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MlflowRunResponse {
+    pub run: MlflowRun,
+}

@@ -1,6 +1,7 @@
 //! Postgres: the pool, migrations (applied at start; failure stops the start), one module per aggregate.
 
 pub mod inventory;
+pub mod runs;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;

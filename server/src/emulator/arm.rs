@@ -22,7 +22,7 @@ fn params(uri: &Uri) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn db_error(e: sqlx::Error) -> Resp {
+pub(crate) fn db_error(e: sqlx::Error) -> Resp {
     tracing::error!(error = %e, "emulator store failed");
     arm_error(
         StatusCode::INTERNAL_SERVER_ERROR,
@@ -66,6 +66,32 @@ pub async fn dispatch(
         (Method::POST, ["providers", "microsoft.resourcegraph", "resources"]) => {
             resource_graph(&emu, &body).await
         }
+        (
+            Method::PUT,
+            [.., "providers", "microsoft.machinelearningservices", "workspaces", _, "jobs", name],
+        ) => {
+            let workspace = path.rsplitn(3, '/').nth(2).unwrap_or_default().to_string();
+            let name = path.rsplit('/').next().unwrap_or(name).to_string();
+            super::ml::put_job(&emu, &path, &workspace, &name, &body).await
+        }
+        (
+            Method::GET,
+            [.., "providers", "microsoft.machinelearningservices", "workspaces", _, "jobs"],
+        ) => super::ml::list_jobs(&emu, &path).await,
+        (
+            Method::GET,
+            [.., "providers", "microsoft.machinelearningservices", "workspaces", _, "jobs", _],
+        ) => match super::ml::get_job(&emu, &path).await {
+            Some(r) => r,
+            None => arm_error(
+                StatusCode::NOT_FOUND,
+                "UserError",
+                format!(
+                    "Job '{}' was not found.",
+                    path.rsplit('/').next().unwrap_or_default()
+                ),
+            ),
+        },
         (Method::GET, ["subscriptions"]) => {
             Json(json!({"value": [subscription(&emu)], "nextLink": null})).into_response()
         }

@@ -6,6 +6,7 @@ mod arm;
 mod dataplane;
 pub mod faults;
 pub mod graph;
+pub mod ml;
 pub mod seed;
 pub mod store;
 
@@ -25,6 +26,21 @@ use std::sync::Arc;
 
 use crate::azure::wire::ErrorResponse;
 
+/// How the emulator behaves where Azure takes its time.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Each stage of a training job (NotStarted, Queued, Starting, Running ×3, Finalizing) lasts this long.
+    pub job_step: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            job_step: std::time::Duration::from_secs(3),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Emulator {
     inner: Arc<Inner>,
@@ -36,13 +52,19 @@ struct Inner {
     faults: Faults,
     /// Items per page of ARM lists; smaller than Azure's so paging is always exercised.
     page_size: i64,
+    /// How long each stage of a training job takes.
+    job_step: std::time::Duration,
     /// A crude read budget for `x-ms-ratelimit-remaining-subscription-reads`.
     reads: AtomicI64,
 }
 
 impl Emulator {
     /// The emulator over `db`, seeding the estate on first use.
-    pub async fn start(db: PgPool, estate: Estate) -> Result<Emulator, sqlx::Error> {
+    pub async fn start(
+        db: PgPool,
+        estate: Estate,
+        options: Options,
+    ) -> Result<Emulator, sqlx::Error> {
         let store = store::Store::new(db);
         if store
             .seed_once(&estate.name, seed::objects(&estate))
@@ -56,6 +78,7 @@ impl Emulator {
                 estate,
                 faults: Faults::default(),
                 page_size: 10,
+                job_step: options.job_step,
                 reads: AtomicI64::new(12_000),
             }),
         })
@@ -83,6 +106,7 @@ impl Emulator {
                 get(dataplane::acr_catalog),
             )
             .route("/acr/{registry}/acr/v1/{*rest}", get(dataplane::acr_tags))
+            .route("/mlflow/v2.0/{*rest}", get(ml::mlflow_run))
             .fallback(arm::dispatch)
             .layer(middleware::from_fn_with_state(self.clone(), envelope))
             .with_state(self.clone())

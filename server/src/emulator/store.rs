@@ -89,6 +89,41 @@ impl Store {
         .await
     }
 
+    /// One object of `kind` by id.
+    pub async fn get(&self, kind: &str, id: &str) -> Result<Option<Object>, sqlx::Error> {
+        sqlx::query_as!(
+            Object,
+            r#"select key, body, created_at as "created_at: DateTime<Utc>", changed_at as "changed_at: DateTime<Utc>"
+               from emulator.objects where kind = $1 and key = $2"#,
+            kind,
+            id.to_ascii_lowercase()
+        )
+        .fetch_optional(&self.db)
+        .await
+    }
+
+    /// Creates an object; `None` when one with that id already exists.
+    pub async fn insert(
+        &self,
+        kind: &str,
+        id: &str,
+        parent: &str,
+        body: &Value,
+    ) -> Result<Option<Object>, sqlx::Error> {
+        sqlx::query_as!(
+            Object,
+            r#"insert into emulator.objects (kind, key, parent, body) values ($1, $2, $3, $4)
+               on conflict (kind, key) do nothing
+               returning key, body, created_at as "created_at: DateTime<Utc>", changed_at as "changed_at: DateTime<Utc>""#,
+            kind,
+            id.to_ascii_lowercase(),
+            parent.to_ascii_lowercase(),
+            body
+        )
+        .fetch_optional(&self.db)
+        .await
+    }
+
     /// Objects of `kind` under `parent`, in id order, one page at a time.
     pub async fn children(
         &self,

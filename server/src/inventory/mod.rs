@@ -471,19 +471,3 @@ fn summary(role: Role, r: &GenericResource) -> ResourceSummary {
         changed_time: parse_time(&r.changed_time),
     }
 }
-
-impl app::api::Backend for Inventory {
-    fn overview(&self) -> Result<Overview, AppError> {
-        Inventory::overview(self)
-    }
-
-    fn resource(&self, name: &str) -> Result<ResourcePage, AppError> {
-        Inventory::resource(self, name)
-    }
-
-    fn refresh(
-        &self,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = RefreshOutcome> + Send + '_>> {
-        Box::pin(Inventory::refresh(self))
-    }
-}

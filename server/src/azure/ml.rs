@@ -1,0 +1,51 @@
+//! Azure Machine Learning: command jobs (create, get) and their MLflow metrics.
+
+use super::credential::ARM_SCOPE;
+use super::error::{AzureError, Result};
+use super::wire::{Job, MlflowRunResponse};
+use super::AzureClient;
+
+pub const ML_API: &str = "2025-09-01";
+
+impl AzureClient {
+    /// Creates a job. A write: sent once, never retried blindly (the caller decides, knowing the name).
+    pub async fn create_job(&self, workspace_id: &str, name: &str, job: &Job) -> Result<Job> {
+        let url = format!(
+            "{}{workspace_id}/jobs/{name}?api-version={ML_API}",
+            self.endpoints().arm
+        );
+        let auth = self.bearer(ARM_SCOPE).await?;
+        let response = self
+            .http()
+            .put(&url)
+            .header("Authorization", auth)
+            .json(job)
+            .send()
+            .await
+            .map_err(|e| AzureError::Transport {
+                service: "Azure Machine Learning".into(),
+                reason: e.to_string(),
+            })?;
+        if !response.status().is_success() {
+            return Err(Self::api_error("Azure Machine Learning", response).await);
+        }
+        Self::json(&url, response).await
+    }
+
+    pub async fn get_job(&self, workspace_id: &str, name: &str) -> Result<Job> {
+        let url = format!(
+            "{}{workspace_id}/jobs/{name}?api-version={ML_API}",
+            self.endpoints().arm
+        );
+        self.get_json(&url, ARM_SCOPE).await
+    }
+
+    /// The metrics a job logged, from the workspace's MLflow tracking server.
+    pub async fn job_metrics(&self, workspace_id: &str, name: &str) -> Result<MlflowRunResponse> {
+        let url = format!(
+            "{}/mlflow/v2.0{workspace_id}/api/2.0/mlflow/runs/get?run_id={name}",
+            self.endpoints().mlflow
+        );
+        self.get_json(&url, ARM_SCOPE).await
+    }
+}
