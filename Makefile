@@ -10,7 +10,7 @@ WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/version =
 export SQLX_OFFLINE ?= true
 export LEPTOS_SITE_ROOT ?= $(SITE)
 
-.PHONY: run test setup setup-test site server bench lint fmt clean-data sqlx-prepare
+.PHONY: run test setup setup-test site server bench bench-runs lint fmt clean-data sqlx-prepare
 
 ## run: build everything and start the console (PORT selects the port, default 3000)
 run: setup site server
@@ -54,6 +54,11 @@ bench: setup
 	$(MAKE) site WASM_PROFILE=release
 	$(CARGO) build --release -p server --bin mlops-console
 	./bench/overview.sh
+
+## bench-runs: GET /api/v1/runs over 1,000,000 runs against the bare SQL (see BENCHMARKS.md)
+bench-runs: setup
+	$(CARGO) build --release -p server --bin mlops-console
+	./bench/runs.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -361,6 +361,16 @@ async fn runs_list_filters_and_pages_by_keyset() {
     }
     let (status, _) = app.json("/api/v1/runs/not-a-uuid").await;
     assert_eq!(status, 404);
+    let (status, html) = app
+        .text(&format!("/runs/compare?a={}&b={}", ids[0], ids[1]))
+        .await;
+    assert_eq!(status, 200);
+    assert!(html.contains(&ids[0][..8]) && html.contains(&ids[1][..8]));
+    assert!(html.contains("data-metric=\"accuracy\"") && html.contains("data-metric=\"loss\""));
+    let (status, _) = app
+        .text(&format!("/runs/compare?a={}&b=nope", ids[0]))
+        .await;
+    assert_eq!(status, 404);
     let (status, html) = app.text("/runs?status=succeeded").await;
     assert_eq!(status, 200);
     assert!(html.contains(&ids[0][..8]));

@@ -55,6 +55,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=pages::overview::OverviewPage ssr=SsrMode::Async/>
                 <Route path=path!("/resources/:name") view=pages::resource::ResourcePage ssr=SsrMode::Async/>
                 <Route path=path!("/runs") view=pages::runs::RunsPage ssr=SsrMode::Async/>
+                <Route path=path!("/runs/compare") view=pages::runs::ComparePage ssr=SsrMode::Async/>
                 <Route path=path!("/runs/:id") view=pages::runs::RunPage ssr=SsrMode::Async/>
                 <Route path=path!("/train") view=pages::train::TrainPage/>
             </Routes>

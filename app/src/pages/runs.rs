@@ -219,5 +219,129 @@ fn RunView(run: RunDetail) -> impl IntoView {
         </div>
         <section class="card"><h2>"Log"</h2><pre class="log" data-testid="run-log">{log_text}</pre></section>
         <section class="card"><h2>"Parameters"</h2><pre class="log">{params}</pre></section>
+        <form class="card filters" method="get" action="/runs/compare">
+            <input type="hidden" name="a" value=summary.id.clone()/>
+            <label>"Compare with run"<input name="b" placeholder="run id" required/></label>
+            <button type="submit" class="button secondary">"Compare"</button>
+        </form>
+    }
+}
+
+/// Two training runs side by side: their metrics and the parameters that differ.
+#[component]
+pub fn ComparePage() -> impl IntoView {
+    let query = use_query_map();
+    let pair = Resource::new(
+        move || {
+            let q = query.read();
+            (
+                q.get("a").unwrap_or_default(),
+                q.get("b").unwrap_or_default(),
+            )
+        },
+        |(a, b)| async move {
+            let (a, b) = futures::join!(get_run(a), get_run(b));
+            Ok::<_, crate::error::AppError>((a?, b?))
+        },
+    );
+    view! {
+        <Shell estate=None>
+            <nav class="crumbs"><a href="/runs">"Runs"</a>" / compare"</nav>
+            <h1>"Compare runs"</h1>
+            <Transition fallback=Loading>
+                {move || Suspend::new(async move {
+                    match pair.await {
+                        Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                        Ok((a, b)) => view! { <Comparison a b/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </Shell>
+    }
+}
+
+#[component]
+fn Comparison(a: RunDetail, b: RunDetail) -> impl IntoView {
+    let mut keys: Vec<String> = a
+        .metrics
+        .iter()
+        .chain(&b.metrics)
+        .map(|m| m.key.clone())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let value = |r: &RunDetail, k: &str| r.metrics.iter().find(|m| m.key == k).map(|m| m.value);
+    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "—".into());
+    let metric_rows = keys
+        .iter()
+        .map(|k| {
+            let (va, vb) = (value(&a, k), value(&b, k));
+            let delta = match (va, vb) {
+                (Some(x), Some(y)) => format!("{:+.4}", y - x),
+                _ => "—".into(),
+            };
+            view! { <tr data-metric=k.clone()><td>{k.clone()}</td><td class="num">{fmt(va)}</td><td class="num">{fmt(vb)}</td><td class="num">{delta}</td></tr> }
+        })
+        .collect_view();
+    let flat = |v: &serde_json::Value| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(o) = v.as_object() {
+            for (k, x) in o {
+                match x.as_object() {
+                    Some(inner) => out.extend(inner.iter().map(|(ik, iv)| {
+                        (
+                            format!("{k}.{ik}"),
+                            iv.as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| iv.to_string()),
+                        )
+                    })),
+                    None => out.push((
+                        k.clone(),
+                        x.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| x.to_string()),
+                    )),
+                }
+            }
+        }
+        out
+    };
+    let (pa, pb) = (flat(&a.parameters), flat(&b.parameters));
+    let mut names: Vec<String> = pa.iter().chain(&pb).map(|(k, _)| k.clone()).collect();
+    names.sort();
+    names.dedup();
+    let get = |p: &[(String, String)], k: &str| {
+        p.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let param_rows = names
+        .into_iter()
+        .filter(|k| get(&pa, k) != get(&pb, k))
+        .map(|k| view! { <tr><td class="mono">{k.clone()}</td><td>{get(&pa, &k)}</td><td>{get(&pb, &k)}</td></tr> })
+        .collect_view();
+    let head = |r: &RunDetail| {
+        view! {
+            <a href=format!("/runs/{}", r.summary.id) class="mono">{r.summary.id[..8].to_string()}</a>
+            " " <RunStatusPill status=r.summary.status/>
+        }
+    };
+    view! {
+        <section class="card">
+            <h2>"Metrics"</h2>
+            <table class="grid compare">
+                <thead><tr><th>"Metric"</th><th>{head(&a)}</th><th>{head(&b)}</th><th>"B − A"</th></tr></thead>
+                <tbody>{metric_rows}</tbody>
+            </table>
+        </section>
+        <section class="card">
+            <h2>"Parameters that differ"</h2>
+            <table class="grid">
+                <thead><tr><th>"Parameter"</th><th>"A"</th><th>"B"</th></tr></thead>
+                <tbody>{param_rows}</tbody>
+            </table>
+        </section>
     }
 }

@@ -281,12 +281,39 @@ pub struct ListFilter {
     pub before: Option<(DateTime<Utc>, Uuid)>,
 }
 
+/// A run as lists show it: no parameters, no logs.
+pub struct ListRow {
+    pub id: Uuid,
+    pub kind: String,
+    pub target: String,
+    pub status: String,
+    pub azure_status: Option<String>,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<RunRow> for ListRow {
+    fn from(r: RunRow) -> ListRow {
+        ListRow {
+            id: r.id,
+            kind: r.kind,
+            target: r.target,
+            status: r.status,
+            azure_status: r.azure_status,
+            requested_by: r.requested_by,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
 /// Newest first, `limit` at a time, by keyset on (created_at, id).
 pub async fn list(
     db: impl PgExecutor<'_>,
     f: &ListFilter,
     limit: i64,
-) -> Result<Vec<RunRow>, sqlx::Error> {
+) -> Result<Vec<ListRow>, sqlx::Error> {
     let target = f.target.as_ref().map(|t| {
         format!(
             "%{}%",
@@ -296,8 +323,8 @@ pub async fn list(
         )
     });
     sqlx::query_as!(
-        RunRow,
-        r#"select id, kind, target, parameters, requested_by, reason, status, azure_status, azure_id, parent_id, error,
+        ListRow,
+        r#"select id, kind, target, status, azure_status, requested_by,
                   created_at as "created_at: DateTime<Utc>", finished_at as "finished_at: DateTime<Utc>"
            from runs
            where ($1::text is null or kind = $1)

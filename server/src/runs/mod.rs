@@ -312,11 +312,8 @@ impl Runs {
             .clone()
             .unwrap_or_else(|| "NotStarted".into());
         let ours = status_of_job(&azure);
-        if run.azure_status.as_deref() != Some(azure.as_str())
-            && q::transition(&self.db, run.id, ours.as_str(), Some(&azure), None).await?
-        {
-            q::log(&self.db, run.id, &format!("Azure status: {azure}")).await?;
-        }
+        // Everything a finished run shows (metrics, error, last log line) is written before the
+        // transition that makes it terminal, so a reader who sees the end sees all of it.
         if matches!(
             ours,
             RunStatus::Running | RunStatus::Succeeded | RunStatus::Failed
@@ -335,16 +332,21 @@ impl Runs {
                     })
                     .collect();
                 if !metrics.is_empty() {
-                    let outputs = serde_json::json!({ "metrics": metrics });
-                    q::set_outputs(&self.db, run.id, &outputs).await?;
+                    q::set_outputs(&self.db, run.id, &serde_json::json!({ "metrics": metrics }))
+                        .await?;
                 }
             }
         }
-        if ours.is_terminal() {
-            if ours == RunStatus::Failed {
-                q::set_error(&self.db, run.id, &format!("The job ended {azure} in Azure")).await?;
+        if run.azure_status.as_deref() != Some(azure.as_str()) {
+            q::log(&self.db, run.id, &format!("Azure status: {azure}")).await?;
+            if ours.is_terminal() {
+                if ours == RunStatus::Failed {
+                    q::set_error(&self.db, run.id, &format!("The job ended {azure} in Azure"))
+                        .await?;
+                }
+                q::log(&self.db, run.id, &format!("Finished: {}", ours.as_str())).await?;
             }
-            q::log(&self.db, run.id, &format!("Finished: {}", ours.as_str())).await?;
+            q::transition(&self.db, run.id, ours.as_str(), Some(&azure), None).await?;
         }
         Ok(self.poll)
     }
@@ -384,7 +386,7 @@ impl Runs {
             azure_id: run.azure_id.clone(),
             parent_id: run.parent_id.map(|p| p.to_string()),
             error: run.error.clone(),
-            summary: summary(run),
+            summary: summary(run.into()),
             transitions: transitions
                 .into_iter()
                 .map(|t| Transition {
@@ -463,7 +465,7 @@ impl Runs {
     }
 }
 
-fn summary(r: RunRow) -> RunSummary {
+fn summary(r: q::ListRow) -> RunSummary {
     RunSummary {
         id: r.id.to_string(),
         kind: r.kind,
