@@ -15,6 +15,9 @@ pub enum AppError {
     /// Well-formed but not acceptable: the reason names the field.
     #[error("{0}")]
     Invalid(String),
+    /// The target is busy or the request conflicts with its state; nothing was changed.
+    #[error("{0}")]
+    Conflict(String),
     /// Azure (or the emulator) did not answer and there is nothing cached to show.
     #[error("{0}")]
     Unavailable(String),
@@ -31,6 +34,7 @@ impl AppError {
             AppError::NotFound(_) => 404,
             AppError::BadRequest(_) => 400,
             AppError::Invalid(_) => 422,
+            AppError::Conflict(_) => 409,
             AppError::Unavailable(_) => 503,
             AppError::Internal => 500,
             AppError::Transport(_) => 502,
@@ -43,6 +47,7 @@ impl AppError {
             AppError::NotFound(_) => "NotFound",
             AppError::BadRequest(_) => "BadRequest",
             AppError::Invalid(_) => "ValidationFailed",
+            AppError::Conflict(_) => "Conflict",
             AppError::Unavailable(_) => "ServiceUnavailable",
             AppError::Internal => "InternalError",
             AppError::Transport(_) => "TransportError",

@@ -693,3 +693,83 @@ impl TrainingJobSpec {
         p
     }
 }
+
+/// Register a model version from a completed training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelSpec {
+    pub training_run: String,
+    #[serde(default = "default_model")]
+    pub name: String,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn default_model() -> String {
+    "diabetes-classifier".into()
+}
+
+/// Add a deployment of a model version to an online endpoint, at 0% traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentSpec {
+    pub deployment: String,
+    /// `name:version`, e.g. `diabetes-classifier:1`.
+    pub model: String,
+    #[serde(default = "default_instance_type")]
+    pub instance_type: String,
+    #[serde(default = "one")]
+    pub instance_count: i64,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+fn default_instance_type() -> String {
+    "Standard_DS2_v2".into()
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// A traffic split for an endpoint's deployments (whole percentages).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrafficSpec {
+    pub traffic: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub mirror: BTreeMap<String, i64>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl TrafficSpec {
+    /// Problems found before anything is sent: totals, ranges, names.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        for (name, w) in self.traffic.iter().chain(&self.mirror) {
+            if !azure_name_ok(name) {
+                p.push(format!("'{name}' is not a deployment name"));
+            }
+            if !(0..=100).contains(w) {
+                p.push(format!("{name}: {w}% is not between 0 and 100"));
+            }
+        }
+        let total: i64 = self.traffic.values().sum();
+        if total != 100 {
+            p.push(format!("traffic must total 100%; it totals {total}%"));
+        }
+        for (name, w) in &self.mirror {
+            if *w > 50 {
+                p.push(format!("mirror {name}: at most 50% can be mirrored"));
+            }
+        }
+        p
+    }
+}
+
+/// Azure ML's rule for endpoint and deployment names: 3–32 characters, letters, digits and hyphens,
+/// starting with a letter and not ending with a hyphen.
+pub fn azure_name_ok(name: &str) -> bool {
+    (3..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}

@@ -40,6 +40,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/resources/{name}", get(resource))
         .route("/api/v1/inventory/refresh", post(refresh))
         .route("/api/v1/jobs/training", post(submit_training))
+        .route("/api/v1/models", post(register_model))
+        .route(
+            "/api/v1/endpoints/{name}/deployments",
+            post(create_deployment),
+        )
+        .route(
+            "/api/v1/endpoints/{name}/traffic",
+            axum::routing::put(set_traffic),
+        )
+        .route("/api/v1/endpoints/{name}/rollback", post(rollback))
         .route("/api/v1/runs", get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
         .route(
@@ -99,36 +109,117 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     }
 }
 
-/// `POST /api/v1/jobs/training`: 202 with the run; a repeated `Idempotency-Key` answers with the first run.
+/// The `Idempotency-Key` header, if any.
+fn idempotency_key(headers: &axum::http::HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => Ok(None),
+        Some(Ok(k)) => Ok(Some(k.to_string())),
+        Some(Err(_)) => Err(ApiError(AppError::BadRequest(
+            "Idempotency-Key: visible ASCII only".into(),
+        ))),
+    }
+}
+
+/// 202 with the run (the first run, `created: false`, for a repeated idempotency key).
+fn accepted((id, created): (uuid::Uuid, bool)) -> Response {
+    let url = format!("/api/v1/runs/{id}");
+    let mut response = (
+        StatusCode::ACCEPTED,
+        Json(json!({"run_id": id, "run_url": url, "created": created})),
+    )
+        .into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&url) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, v);
+    }
+    response
+}
+
+/// `POST /api/v1/jobs/training`.
 async fn submit_training(
     State(s): State<AppState>,
     headers: axum::http::HeaderMap,
     JsonBody(spec): JsonBody<app::model::TrainingJobSpec>,
 ) -> Result<Response, ApiError> {
-    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
-        None => None,
-        Some(Ok(k)) => Some(k.to_string()),
-        Some(Err(_)) => {
-            return Err(ApiError(AppError::BadRequest(
-                "Idempotency-Key: visible ASCII only".into(),
-            )))
-        }
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs
+            .submit_training(&spec, crate::runs::ANONYMOUS, key.as_deref())
+            .await?,
+    ))
+}
+
+/// `POST /api/v1/models`: register the next version from a succeeded training run.
+async fn register_model(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    JsonBody(spec): JsonBody<app::model::ModelSpec>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs.register_model(&spec, key.as_deref()).await?,
+    ))
+}
+
+/// `POST /api/v1/endpoints/{name}/deployments`: a deployment at 0% traffic.
+async fn create_deployment(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    JsonBody(spec): JsonBody<app::model::DeploymentSpec>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs
+            .create_deployment(&name, &spec, key.as_deref())
+            .await?,
+    ))
+}
+
+/// `PUT /api/v1/endpoints/{name}/traffic`.
+async fn set_traffic(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    JsonBody(spec): JsonBody<app::model::TrafficSpec>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs
+            .set_traffic(
+                &name,
+                &spec,
+                crate::runs::deploy::TRAFFIC_UPDATE,
+                key.as_deref(),
+            )
+            .await?,
+    ))
+}
+
+#[derive(serde::Deserialize, Default)]
+struct RollbackBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/endpoints/{name}/rollback`: restore the split before the last change.
+async fn rollback(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let body: RollbackBody = if body.is_empty() {
+        RollbackBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError(AppError::BadRequest(format!("body: {e}"))))?
     };
-    let (id, created) = s
-        .runs
-        .submit_training(&spec, crate::runs::ANONYMOUS, key.as_deref())
-        .await?;
-    let mut response = (
-        StatusCode::ACCEPTED,
-        Json(json!({"run_id": id, "run_url": format!("/api/v1/runs/{id}"), "created": created})),
-    )
-        .into_response();
-    if let Ok(v) = axum::http::HeaderValue::from_str(&format!("/api/v1/runs/{id}")) {
-        response
-            .headers_mut()
-            .insert(axum::http::header::LOCATION, v);
-    }
-    Ok(response)
+    Ok(accepted(
+        s.runs.rollback(&name, body.reason, key.as_deref()).await?,
+    ))
 }
 
 async fn list_runs(

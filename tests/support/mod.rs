@@ -177,10 +177,13 @@ pub struct StandaloneEmulator {
 
 impl StandaloneEmulator {
     pub async fn start(db: &TestDb) -> StandaloneEmulator {
+        StandaloneEmulator::start_with(db, Duration::from_millis(40)).await
+    }
+
+    /// With each stage of a long-running operation lasting `step`.
+    pub async fn start_with(db: &TestDb, step: Duration) -> StandaloneEmulator {
         let estate = mlops_console::config::load_estate(None).unwrap();
-        let options = mlops_console::emulator::Options {
-            job_step: Duration::from_millis(40),
-        };
+        let options = mlops_console::emulator::Options { job_step: step };
         let emu = Emulator::start(db.pool().await, estate, options)
             .await
             .unwrap();

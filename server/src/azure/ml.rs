@@ -49,3 +49,43 @@ impl AzureClient {
         self.get_json(&url, ARM_SCOPE).await
     }
 }
+
+impl AzureClient {
+    fn ml_url(&self, path: &str) -> String {
+        format!("{}{path}?api-version={ML_API}", self.endpoints().arm)
+    }
+
+    /// A write: sent once. Azure's refusals (409 busy, 400 invalid) come back as [`AzureError::Api`].
+    pub async fn put_ml(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        let url = self.ml_url(path);
+        let auth = self.bearer(ARM_SCOPE).await?;
+        let response = self
+            .http()
+            .put(&url)
+            .header("Authorization", auth)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| AzureError::Transport {
+                service: "Azure Machine Learning".into(),
+                reason: e.to_string(),
+            })?;
+        if !response.status().is_success() {
+            return Err(Self::api_error("Azure Machine Learning", response).await);
+        }
+        Self::json(&url, response).await
+    }
+
+    /// A read of any Azure ML resource; `None` when it does not exist.
+    pub async fn get_ml(&self, path: &str) -> Result<Option<serde_json::Value>> {
+        match self.get_json(&self.ml_url(path), ARM_SCOPE).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn list_ml(&self, path: &str) -> Result<Vec<serde_json::Value>> {
+        self.list_all(&self.ml_url(path), ARM_SCOPE).await
+    }
+}

@@ -2,7 +2,7 @@
 //! child collections, role assignments and definitions, and Resource Graph queries.
 
 use super::store::{self, Object};
-use super::{arm_error, base_url, graph, has_bearer, seed, Emulator, Resp};
+use super::{arm_error, base_url, graph, has_bearer, online, seed, Emulator, Resp};
 use crate::azure::wire::{QueryRequest, QueryResponse};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -92,6 +92,51 @@ pub async fn dispatch(
                 ),
             ),
         },
+        (
+            Method::GET,
+            ["subscriptions", _, "providers", "microsoft.machinelearningservices", "locations", _, "mfeoperationsstatus", id],
+        ) => online::operation(&emu, id).await,
+        (Method::PUT, [.., "workspaces", _, "models", name, "versions", version]) => {
+            let workspace = parent_of(&path, 4);
+            let (name, version) = (name.to_string(), version.to_string());
+            online::put_model_version(&emu, &path, &workspace, &name, &version, &body).await
+        }
+        (Method::GET, [.., "workspaces", _, "models", _, "versions"]) => {
+            list_kind(&emu, online::MODEL_VERSION, &path, false).await
+        }
+        (Method::GET, [.., "workspaces", _, "models", _, "versions", _]) => {
+            get_kind(&emu, online::MODEL_VERSION, &path, false).await
+        }
+        (Method::PUT, [.., "workspaces", _, "onlineendpoints", _]) => {
+            let workspace = parent_of(&path, 2);
+            online::put_endpoint(&emu, &headers, &path, &workspace, &body).await
+        }
+        (Method::PATCH, [.., "workspaces", _, "onlineendpoints", _]) => {
+            patch_endpoint(&emu, &path, &body).await
+        }
+        (Method::GET, [.., "workspaces", _, "onlineendpoints"]) => {
+            list_kind(&emu, online::ENDPOINT, &path, true).await
+        }
+        (Method::GET, [.., "workspaces", _, "onlineendpoints", _]) => {
+            get_kind(&emu, online::ENDPOINT, &path, true).await
+        }
+        (Method::POST, [.., "onlineendpoints", _, "listkeys"]) => {
+            online::list_keys(&emu, &parent_of(&path, 1)).await
+        }
+        (Method::PUT, [.., "onlineendpoints", _, "deployments", _]) => {
+            let endpoint = parent_of(&path, 2);
+            online::put_deployment(&emu, &headers, &path, &endpoint, &body).await
+        }
+        (Method::DELETE, [.., "onlineendpoints", _, "deployments", _]) => {
+            let endpoint = parent_of(&path, 2);
+            online::delete_deployment(&emu, &headers, &path, &endpoint).await
+        }
+        (Method::GET, [.., "onlineendpoints", _, "deployments"]) => {
+            list_kind(&emu, online::DEPLOYMENT, &path, true).await
+        }
+        (Method::GET, [.., "onlineendpoints", _, "deployments", _]) => {
+            get_kind(&emu, online::DEPLOYMENT, &path, true).await
+        }
         (Method::GET, ["subscriptions"]) => {
             Json(json!({"value": [subscription(&emu)], "nextLink": null})).into_response()
         }
@@ -148,6 +193,87 @@ pub async fn dispatch(
             "MethodNotAllowed",
             format!("The emulator does not support {method} on '{path}'."),
         ),
+    }
+}
+
+/// `path` without its last `n` segments.
+fn parent_of(path: &str, n: usize) -> String {
+    let mut p = path;
+    for _ in 0..n {
+        p = p.rsplit_once('/').map(|x| x.0).unwrap_or_default();
+    }
+    p.to_string()
+}
+
+async fn get_kind(emu: &Emulator, kind: &str, path: &str, lro: bool) -> Resp {
+    match emu.inner.store.get(kind, path).await {
+        Ok(Some(o)) => Json(if lro { online::render(&o) } else { o.body }).into_response(),
+        Ok(None) => {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            arm_error(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                format!("The resource '{name}' was not found."),
+            )
+        }
+        Err(e) => db_error(e),
+    }
+}
+
+async fn list_kind(emu: &Emulator, kind: &str, path: &str, lro: bool) -> Resp {
+    match emu.inner.store.children(kind, path, 0, 1000).await {
+        Ok(items) => {
+            let value: Vec<Value> = items
+                .iter()
+                .map(|o| {
+                    if lro {
+                        online::render(o)
+                    } else {
+                        o.body.clone()
+                    }
+                })
+                .collect();
+            Json(json!({"value": value, "nextLink": null})).into_response()
+        }
+        Err(e) => db_error(e),
+    }
+}
+
+/// Online endpoints take only `tags` and `identity` in a PATCH; `properties` are changed by PUT.
+async fn patch_endpoint(emu: &Emulator, path: &str, body: &Bytes) -> Resp {
+    let Ok(patch) = serde_json::from_slice::<Value>(body) else {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "UserError",
+            "The request body is not valid JSON.",
+        );
+    };
+    if patch.get("properties").is_some() {
+        return arm_error(StatusCode::BAD_REQUEST, "BadArgument", "PATCH accepts only tags and identity; PUT the whole endpoint to change its properties (such as traffic).");
+    }
+    match emu.inner.store.get(online::ENDPOINT, path).await {
+        Ok(Some(mut o)) => {
+            for key in ["tags", "identity"] {
+                if let Some(v) = patch.get(key) {
+                    o.body[key] = v.clone();
+                }
+            }
+            match emu
+                .inner
+                .store
+                .upsert(online::ENDPOINT, path, &parent_of(path, 1), &o.body)
+                .await
+            {
+                Ok(o) => Json(online::render(&o)).into_response(),
+                Err(e) => db_error(e),
+            }
+        }
+        Ok(None) => arm_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            "The online endpoint was not found.",
+        ),
+        Err(e) => db_error(e),
     }
 }
 

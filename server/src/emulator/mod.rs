@@ -7,6 +7,7 @@ mod dataplane;
 pub mod faults;
 pub mod graph;
 pub mod ml;
+pub mod online;
 pub mod seed;
 pub mod store;
 

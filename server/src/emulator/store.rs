@@ -124,6 +124,39 @@ impl Store {
         .await
     }
 
+    /// Creates or replaces an object, keeping its creation time.
+    pub async fn upsert(
+        &self,
+        kind: &str,
+        id: &str,
+        parent: &str,
+        body: &Value,
+    ) -> Result<Object, sqlx::Error> {
+        sqlx::query_as!(
+            Object,
+            r#"insert into emulator.objects (kind, key, parent, body) values ($1, $2, $3, $4)
+               on conflict (kind, key) do update set body = excluded.body, changed_at = now()
+               returning key, body, created_at as "created_at: DateTime<Utc>", changed_at as "changed_at: DateTime<Utc>""#,
+            kind,
+            id.to_ascii_lowercase(),
+            parent.to_ascii_lowercase(),
+            body
+        )
+        .fetch_one(&self.db)
+        .await
+    }
+
+    pub async fn delete(&self, kind: &str, id: &str) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query!(
+            "delete from emulator.objects where kind = $1 and key = $2",
+            kind,
+            id.to_ascii_lowercase()
+        )
+        .execute(&self.db)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Objects of `kind` under `parent`, in id order, one page at a time.
     pub async fn children(
         &self,

@@ -3,6 +3,8 @@
 //! each run is polled by one replica at a time and each transition is recorded once; a restarted replica
 //! resumes whatever is still in flight.
 
+pub mod deploy;
+
 use crate::azure::error::AzureError;
 use crate::azure::wire::{Job, JobInput, JobProperties, MlflowRunResponse};
 use crate::azure::AzureClient;
@@ -32,7 +34,7 @@ pub struct Runs {
     poll: Duration,
 }
 
-fn internal(e: sqlx::Error) -> AppError {
+pub(crate) fn internal(e: sqlx::Error) -> AppError {
     tracing::error!(error = %e, "runs: database error");
     AppError::Internal
 }
@@ -49,7 +51,7 @@ pub fn status_of_job(azure: &str) -> RunStatus {
 }
 
 /// The job name a run submits: derived from the run, so a resumed submission cannot create a second job.
-fn job_name(run: Uuid) -> String {
+pub(crate) fn job_name(run: Uuid) -> String {
     format!("train-{}", &run.simple().to_string()[..12])
 }
 
@@ -64,7 +66,7 @@ impl Runs {
         }
     }
 
-    fn workspace(&self) -> String {
+    pub(crate) fn workspace(&self) -> String {
         self.estate.resource_id(Role::MlWorkspace)
     }
 
@@ -262,7 +264,7 @@ impl Runs {
     /// Looks at one run in Azure and records what changed. Returns when to look again.
     async fn poll_run(&self, run: &RunRow) -> Result<Duration, sqlx::Error> {
         if run.kind != TRAINING_JOB {
-            return Ok(self.poll * 10);
+            return self.poll_lro(run).await;
         }
         let name = job_name(run.id);
         let job = match self.client.get_job(&self.workspace(), &name).await {

@@ -1,0 +1,330 @@
+//! From a training run to a blue/green rollout: register a model, deploy at 0%, shift traffic, roll back —
+//! each a run, each input checked before anything is sent, a busy endpoint refused, a failed deployment
+//! leaving traffic as it was.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::*;
+
+const EP: &str = "ml-endpoint-staging";
+
+async fn send(app: &TestApp, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+    let r = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn finished(app: &TestApp, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, run) = app.json(&format!("/api/v1/runs/{id}")).await;
+        if matches!(
+            run["status"].as_str(),
+            Some("succeeded" | "failed" | "canceled")
+        ) {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "run {id} did not finish: {run}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Sends a trigger, expects 202, and waits for the run to end.
+async fn run(app: &TestApp, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let (status, accepted) = send(app, method, path, &body).await;
+    assert_eq!(status, 202, "{path}: {accepted}");
+    finished(app, accepted["run_id"].as_str().unwrap()).await
+}
+
+async fn traffic(app: &TestApp) -> Value {
+    let path = format!(
+        "{}/subscriptions/b2b8a5e6-9a34-494b-ba62-fe9be95bd398/resourceGroups/mlopsnew-dev-rg/providers/Microsoft.MachineLearningServices/workspaces/mlopsnew-dev-mlw/onlineEndpoints/{EP}?api-version=2025-09-01",
+        app.emulator_url()
+    );
+    let ep: Value = app
+        .http
+        .get(path)
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ep["properties"]["traffic"].clone()
+}
+
+async fn trained_model(app: &TestApp) -> String {
+    let spec = serde_json::to_value(app::model::TrainingJobSpec::seed_default()).unwrap();
+    let training = run(app, reqwest::Method::POST, "/api/v1/jobs/training", spec).await;
+    assert_eq!(training["status"], "succeeded");
+    training["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn train_register_deploy_shift_and_roll_back() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let post = reqwest::Method::POST;
+    let training = trained_model(&app).await;
+
+    let v1 = run(
+        &app,
+        post.clone(),
+        "/api/v1/models",
+        json!({"training_run": training}),
+    )
+    .await;
+    assert_eq!(
+        (v1["status"].as_str(), v1["target"].as_str()),
+        (Some("succeeded"), Some("diabetes-classifier:1"))
+    );
+    let v2 = run(
+        &app,
+        post.clone(),
+        "/api/v1/models",
+        json!({"training_run": training, "reason": "retrain"}),
+    )
+    .await;
+    assert_eq!(v2["target"], "diabetes-classifier:2");
+
+    let deployments = format!("/api/v1/endpoints/{EP}/deployments");
+    let blue = run(
+        &app,
+        post.clone(),
+        &deployments,
+        json!({"deployment": "blue", "model": "diabetes-classifier:1"}),
+    )
+    .await;
+    assert_eq!(blue["status"], "succeeded", "{blue}");
+    let log: Vec<&str> = blue["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_str().unwrap())
+        .collect();
+    assert!(
+        log.iter().any(|l| l.starts_with("Creating endpoint"))
+            && log.iter().any(|l| l.contains("at 0% traffic")),
+        "{log:?}"
+    );
+
+    let put = reqwest::Method::PUT;
+    let split = format!("/api/v1/endpoints/{EP}/traffic");
+    assert_eq!(
+        run(&app, put.clone(), &split, json!({"traffic": {"blue": 100}})).await["status"],
+        "succeeded"
+    );
+    let green = run(
+        &app,
+        post.clone(),
+        &deployments,
+        json!({"deployment": "green", "model": "diabetes-classifier:2", "instance_count": 2}),
+    )
+    .await;
+    assert_eq!(green["status"], "succeeded");
+    assert_eq!(
+        traffic(&app).await,
+        json!({"blue": 100}),
+        "a new deployment takes no traffic"
+    );
+
+    let canary = run(
+        &app,
+        put.clone(),
+        &split,
+        json!({"traffic": {"blue": 90, "green": 10}, "reason": "canary"}),
+    )
+    .await;
+    assert_eq!(canary["status"], "succeeded");
+    assert_eq!(traffic(&app).await, json!({"blue": 90, "green": 10}));
+
+    let back = run(
+        &app,
+        post.clone(),
+        &format!("/api/v1/endpoints/{EP}/rollback"),
+        json!({"reason": "latency up"}),
+    )
+    .await;
+    assert_eq!(
+        (back["status"].as_str(), back["kind"].as_str()),
+        (Some("succeeded"), Some("rollback"))
+    );
+    assert_eq!(
+        traffic(&app).await,
+        json!({"blue": 100}),
+        "rollback restores the previous split"
+    );
+    app.server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_and_busy_endpoints_are_refused_with_nothing_sent() {
+    let db = TestDb::new().await;
+    let emulator = StandaloneEmulator::start_with(&db, Duration::from_millis(400)).await;
+    let mut c = config(&db);
+    c.emulator_url = Some(emulator.url.clone());
+    let app = TestApp::ready(c).await;
+    let post = reqwest::Method::POST;
+    let put = reqwest::Method::PUT;
+    let training = trained_model(&app).await;
+    run(
+        &app,
+        post.clone(),
+        "/api/v1/models",
+        json!({"training_run": training}),
+    )
+    .await;
+    let deployments = format!("/api/v1/endpoints/{EP}/deployments");
+    run(
+        &app,
+        post.clone(),
+        &deployments,
+        json!({"deployment": "blue", "model": "diabetes-classifier:1"}),
+    )
+    .await;
+    let pool = db.pool().await;
+    let runs_before: i64 = sqlx::query_scalar("select count(*) from runs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    let split = format!("/api/v1/endpoints/{EP}/traffic");
+    let cases = [
+        (
+            post.clone(),
+            deployments.clone(),
+            json!({"deployment": "1blue", "model": "diabetes-classifier:1"}),
+            "deployment",
+        ),
+        (
+            post.clone(),
+            deployments.clone(),
+            json!({"deployment": "bl", "model": "diabetes-classifier:1"}),
+            "deployment",
+        ),
+        (
+            post.clone(),
+            deployments.clone(),
+            json!({"deployment": "green", "model": "diabetes-classifier:9"}),
+            "no version 9",
+        ),
+        (
+            post.clone(),
+            deployments.clone(),
+            json!({"deployment": "green", "model": "diabetes-classifier:1", "instance_count": 0}),
+            "instance_count",
+        ),
+        (
+            post.clone(),
+            "/api/v1/endpoints/Bad_Name/deployments".to_string(),
+            json!({"deployment": "green", "model": "diabetes-classifier:1"}),
+            "endpoint",
+        ),
+        (
+            put.clone(),
+            split.clone(),
+            json!({"traffic": {"blue": 90}}),
+            "total 100",
+        ),
+        (
+            put.clone(),
+            split.clone(),
+            json!({"traffic": {"blue": 100}, "mirror": {"blue": 60}}),
+            "50%",
+        ),
+        (
+            put.clone(),
+            split.clone(),
+            json!({"traffic": {"blue": 50, "nope": 50}}),
+            "not a deployment",
+        ),
+        (
+            post.clone(),
+            "/api/v1/models".to_string(),
+            json!({"training_run": "not-a-run"}),
+            "training_run",
+        ),
+    ];
+    for (method, path, body, needle) in cases {
+        let (status, err) = send(&app, method, &path, &body).await;
+        assert_eq!(status, 422, "{path} {body}: {err}");
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(needle),
+            "{path} {body}: {err}"
+        );
+    }
+    let (status, _) = send(
+        &app,
+        put.clone(),
+        "/api/v1/endpoints/no-such-endpoint/traffic",
+        &json!({"traffic": {"blue": 100}}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let runs_after: i64 = sqlx::query_scalar("select count(*) from runs")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(runs_before, runs_after, "refused requests start no run");
+
+    // While one change is in flight, a second is refused (409) and nothing is half-applied.
+    let (status, first) = send(
+        &app,
+        put.clone(),
+        &split,
+        &json!({"traffic": {"blue": 100}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{first}");
+    let (status, busy) = send(
+        &app,
+        put.clone(),
+        &split,
+        &json!({"traffic": {"blue": 100}, "mirror": {"blue": 10}}),
+    )
+    .await;
+    assert_eq!(status, 409, "{busy}");
+    assert!(
+        busy["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Nothing was changed")
+            || busy["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("nothing was changed")
+    );
+    assert_eq!(
+        finished(&app, first["run_id"].as_str().unwrap()).await["status"],
+        "succeeded"
+    );
+
+    // A deployment Azure fails leaves the split as it was.
+    let fault = json!({"path": "/subscriptions/*/deployments/green", "method": "PUT", "status": 500, "times": 1});
+    app.http
+        .post(format!("{}/_emulator/faults", emulator.url))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    let failed = run(
+        &app,
+        post.clone(),
+        &deployments,
+        json!({"deployment": "green", "model": "diabetes-classifier:1"}),
+    )
+    .await;
+    assert_eq!(failed["status"], "failed");
+    assert!(failed["error"].as_str().unwrap().contains("500"));
+    app.server.stop().await;
+    emulator.stop().await;
+}
