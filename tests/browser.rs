@@ -199,3 +199,141 @@ async fn a_training_job_submitted_from_the_form_is_watched_to_completion() {
     b.client.close().await.unwrap();
     app.server.stop().await;
 }
+
+/// Sends a trigger through the API and waits for its run to succeed.
+async fn api_run(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> String {
+    let r: serde_json::Value = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = r["run_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{path}: {r}"))
+        .to_string();
+    wait_for("the run to succeed", Duration::from_secs(60), || async {
+        let (_, run) = app.json(&format!("/api/v1/runs/{id}")).await;
+        run["status"] == "succeeded"
+    })
+    .await;
+    id
+}
+
+async fn wait_for_run_page(c: &Client) {
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(
+            "[data-testid='run-status'] [data-status='succeeded']",
+        ))
+        .await
+        .expect("the run succeeds on its page");
+}
+
+async fn traffic_of(c: &Client, deployment: &str) -> String {
+    c.find(Locator::Css(&format!(
+        "tr[data-deployment='{deployment}'] td[data-traffic]"
+    )))
+    .await
+    .unwrap()
+    .attr("data-traffic")
+    .await
+    .unwrap()
+    .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn traffic_is_shifted_and_rolled_back_from_the_endpoints_page() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let (post, put) = (reqwest::Method::POST, reqwest::Method::PUT);
+    let spec = serde_json::to_value(app::model::TrainingJobSpec::seed_default()).unwrap();
+    let training = api_run(&app, post.clone(), "/api/v1/jobs/training", spec).await;
+    api_run(
+        &app,
+        post.clone(),
+        "/api/v1/models",
+        serde_json::json!({"training_run": training}),
+    )
+    .await;
+    let deployments = "/api/v1/endpoints/ml-endpoint-staging/deployments";
+    api_run(
+        &app,
+        post.clone(),
+        deployments,
+        serde_json::json!({"deployment": "blue", "model": "diabetes-classifier:1"}),
+    )
+    .await;
+    api_run(
+        &app,
+        put,
+        "/api/v1/endpoints/ml-endpoint-staging/traffic",
+        serde_json::json!({"traffic": {"blue": 100}}),
+    )
+    .await;
+    api_run(
+        &app,
+        post,
+        deployments,
+        serde_json::json!({"deployment": "green", "model": "diabetes-classifier:1"}),
+    )
+    .await;
+
+    let b = browser().await;
+    let c = &b.client;
+    let endpoints = format!("{}/endpoints", app.url);
+    c.goto(&endpoints).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await
+        .unwrap();
+    assert_eq!(traffic_of(c, "green").await, "0");
+    c.find(Locator::Css("button[data-preset='90/10']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_run_page(c).await;
+
+    c.goto(&endpoints).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (traffic_of(c, "blue").await, traffic_of(c, "green").await),
+        ("90".into(), "10".into())
+    );
+    c.find(Locator::Css("button[data-action='rollback']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_run_page(c).await;
+
+    c.goto(&endpoints).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (traffic_of(c, "blue").await, traffic_of(c, "green").await),
+        ("100".into(), "0".into())
+    );
+    b.client.close().await.unwrap();
+    app.server.stop().await;
+}

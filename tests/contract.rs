@@ -334,3 +334,54 @@ async fn emulator_resources_have_the_shapes_of_the_examples() {
     emu.stop().await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[test]
+fn azure_ml_jobs_and_online_endpoints_deserialise() {
+    let created: Job = roundtrip(
+        "Job create",
+        &response("machinelearningservices/Job_CommandJob_createOrUpdate.json"),
+    );
+    assert_eq!(created.properties.status.as_deref(), Some("NotStarted"));
+    assert!(created
+        .properties
+        .inputs
+        .values()
+        .all(|i| !i.job_input_type.is_empty()));
+    let _: Job = roundtrip(
+        "Job get",
+        &response("machinelearningservices/Job_CommandJob_get.json"),
+    );
+    let list: Page<Job> = roundtrip(
+        "Job list",
+        &response("machinelearningservices/Job_CommandJob_list.json"),
+    );
+    assert!(!list.value.is_empty());
+    let request: Job = roundtrip(
+        "Job request",
+        &example("machinelearningservices/Job_CommandJob_createOrUpdate.json")["parameters"]
+            ["body"],
+    );
+    assert_eq!(request.properties.job_type, "Command");
+    for file in [
+        "Workspace_OnlineEndpoint_get.json",
+        "Workspace_OnlineEndpoint_createOrUpdate.json",
+        "OnlineDeployment_ManagedOnlineDeployment_get.json",
+        "OnlineDeployment_ManagedOnlineDeployment_createOrUpdate.json",
+        "Workspace_ModelVersion_createOrUpdate.json",
+    ] {
+        let body = response(&format!("machinelearningservices/{file}"));
+        let r: GenericResource = roundtrip(file, &body);
+        assert!(r.properties.is_some(), "{file}");
+    }
+    let endpoint = response("machinelearningservices/Workspace_OnlineEndpoint_get.json");
+    assert!(
+        endpoint["properties"]["traffic"].is_object(),
+        "traffic is a map of deployment to percent"
+    );
+    let deployment =
+        response("machinelearningservices/OnlineDeployment_ManagedOnlineDeployment_get.json");
+    assert!(
+        deployment["sku"]["capacity"].is_i64(),
+        "instance count is sku.capacity"
+    );
+}

@@ -23,6 +23,43 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFuture<'_, Result<String, AppError>>;
 }
 
+/// The deployment side of the backend: endpoints and the actions on them.
+#[cfg(feature = "ssr")]
+pub trait Deployments: Send + Sync + 'static {
+    fn endpoints(&self) -> BoxFuture<'_, Result<Vec<crate::model::EndpointView>, AppError>>;
+    fn set_traffic(
+        &self,
+        endpoint: String,
+        spec: crate::model::TrafficSpec,
+        key: Option<String>,
+    ) -> BoxFuture<'_, Result<String, AppError>>;
+    fn rollback(
+        &self,
+        endpoint: String,
+        reason: Option<String>,
+        key: Option<String>,
+    ) -> BoxFuture<'_, Result<String, AppError>>;
+    fn create_deployment(
+        &self,
+        endpoint: String,
+        spec: crate::model::DeploymentSpec,
+        key: Option<String>,
+    ) -> BoxFuture<'_, Result<String, AppError>>;
+    fn register_model(
+        &self,
+        spec: crate::model::ModelSpec,
+        key: Option<String>,
+    ) -> BoxFuture<'_, Result<String, AppError>>;
+}
+
+#[cfg(feature = "ssr")]
+pub type SharedDeployments = std::sync::Arc<dyn Deployments>;
+
+#[cfg(feature = "ssr")]
+fn deployments() -> Result<SharedDeployments, AppError> {
+    use_context::<SharedDeployments>().ok_or(AppError::Internal)
+}
+
 #[cfg(feature = "ssr")]
 pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -65,4 +102,88 @@ pub async fn submit_training(form: crate::model::TrainingForm) -> Result<String,
     let key = Some(form.idempotency_key.clone()).filter(|k| !k.is_empty());
     let spec = form.into_spec().map_err(AppError::Invalid)?;
     backend()?.submit_training(spec, key).await
+}
+
+#[cfg(feature = "ssr")]
+fn key(k: String) -> Option<String> {
+    Some(k).filter(|k| !k.is_empty())
+}
+
+#[cfg(feature = "ssr")]
+fn reason(r: String) -> Option<String> {
+    Some(r).filter(|r| !r.trim().is_empty())
+}
+
+#[server(endpoint = "endpoints")]
+pub async fn list_endpoints() -> Result<Vec<crate::model::EndpointView>, AppError> {
+    deployments()?.endpoints().await
+}
+
+/// `split` is `blue=90, green=10`.
+#[server(endpoint = "traffic")]
+pub async fn set_traffic(
+    endpoint: String,
+    split: String,
+    reason_text: String,
+    idempotency_key: String,
+) -> Result<String, AppError> {
+    let traffic = crate::model::parse_split(&split).map_err(AppError::Invalid)?;
+    let spec = crate::model::TrafficSpec {
+        traffic,
+        mirror: Default::default(),
+        reason: reason(reason_text),
+    };
+    deployments()?
+        .set_traffic(endpoint, spec, key(idempotency_key))
+        .await
+}
+
+#[server(endpoint = "rollback")]
+pub async fn rollback_traffic(
+    endpoint: String,
+    reason_text: String,
+    idempotency_key: String,
+) -> Result<String, AppError> {
+    deployments()?
+        .rollback(endpoint, reason(reason_text), key(idempotency_key))
+        .await
+}
+
+#[server(endpoint = "deploy")]
+pub async fn add_deployment(
+    endpoint: String,
+    deployment: String,
+    model: String,
+    instance_count: String,
+    idempotency_key: String,
+) -> Result<String, AppError> {
+    let instance_count = instance_count
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::Invalid("instance_count: a whole number".into()))?;
+    let spec = crate::model::DeploymentSpec {
+        deployment,
+        model,
+        instance_type: "Standard_DS2_v2".into(),
+        instance_count,
+        reason: None,
+    };
+    deployments()?
+        .create_deployment(endpoint, spec, key(idempotency_key))
+        .await
+}
+
+#[server(endpoint = "register-model")]
+pub async fn register_model(
+    training_run: String,
+    idempotency_key: String,
+) -> Result<String, AppError> {
+    let spec = crate::model::ModelSpec {
+        training_run,
+        name: "diabetes-classifier".into(),
+        reason: None,
+    };
+    deployments()?
+        .register_model(spec, key(idempotency_key))
+        .await
 }

@@ -35,6 +35,7 @@ pub fn Shell(estate: Option<EstateInfo>, children: Children) -> impl IntoView {
                 <a href="/">"Overview"</a>
                 <a href="/runs">"Runs"</a>
                 <a href="/train">"Train"</a>
+                <a href="/endpoints">"Endpoints"</a>
             </nav>
             <div class="estate-header">{header}</div>
         </header>

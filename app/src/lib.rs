@@ -58,6 +58,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/runs/compare") view=pages::runs::ComparePage ssr=SsrMode::Async/>
                 <Route path=path!("/runs/:id") view=pages::runs::RunPage ssr=SsrMode::Async/>
                 <Route path=path!("/train") view=pages::train::TrainPage/>
+                <Route path=path!("/endpoints") view=pages::endpoints::EndpointsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

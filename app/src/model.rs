@@ -773,3 +773,41 @@ pub fn azure_name_ok(name: &str) -> bool {
         && !name.ends_with('-')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
+
+/// An online endpoint as the endpoints page shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointView {
+    pub name: String,
+    pub state: String,
+    pub scoring_uri: Option<String>,
+    pub traffic: BTreeMap<String, i64>,
+    pub mirror: BTreeMap<String, i64>,
+    pub deployments: Vec<DeploymentView>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentView {
+    pub name: String,
+    /// `name:version`.
+    pub model: String,
+    pub instance_type: String,
+    pub instance_count: i64,
+    pub state: String,
+}
+
+/// `blue=90, green=10` → a split.
+pub fn parse_split(text: &str) -> Result<BTreeMap<String, i64>, String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) => v
+                .trim()
+                .trim_end_matches('%')
+                .parse::<i64>()
+                .map(|w| (k.trim().to_string(), w))
+                .map_err(|_| format!("'{p}': the percentage is not a whole number")),
+            None => Err(format!("'{p}' is not deployment=percent")),
+        })
+        .collect()
+}

@@ -34,6 +34,75 @@ pub struct AppState {
     pub runs: Arc<runs::Runs>,
 }
 
+impl app::api::Deployments for Services {
+    fn endpoints(
+        &self,
+    ) -> app::api::BoxFuture<'_, Result<Vec<app::model::EndpointView>, app::error::AppError>> {
+        Box::pin(self.runs.endpoints())
+    }
+
+    fn set_traffic(
+        &self,
+        endpoint: String,
+        spec: app::model::TrafficSpec,
+        key: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
+        Box::pin(async move {
+            let (id, _) = self
+                .runs
+                .set_traffic(
+                    &endpoint,
+                    &spec,
+                    runs::deploy::TRAFFIC_UPDATE,
+                    key.as_deref(),
+                )
+                .await?;
+            Ok(id.to_string())
+        })
+    }
+
+    fn rollback(
+        &self,
+        endpoint: String,
+        reason: Option<String>,
+        key: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
+        Box::pin(async move {
+            let (id, _) = self
+                .runs
+                .rollback(&endpoint, reason, key.as_deref())
+                .await?;
+            Ok(id.to_string())
+        })
+    }
+
+    fn create_deployment(
+        &self,
+        endpoint: String,
+        spec: app::model::DeploymentSpec,
+        key: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
+        Box::pin(async move {
+            let (id, _) = self
+                .runs
+                .create_deployment(&endpoint, &spec, key.as_deref())
+                .await?;
+            Ok(id.to_string())
+        })
+    }
+
+    fn register_model(
+        &self,
+        spec: app::model::ModelSpec,
+        key: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
+        Box::pin(async move {
+            let (id, _) = self.runs.register_model(&spec, key.as_deref()).await?;
+            Ok(id.to_string())
+        })
+    }
+}
+
 /// What pages reach through server functions: the services, behind the app's [`app::api::Backend`].
 struct Services {
     inventory: Arc<Inventory>,
@@ -105,15 +174,20 @@ pub fn router(
     state: AppState,
     sessions: tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::PostgresStore>,
 ) -> Router {
-    let backend: SharedBackend = Arc::new(Services {
+    let services = Arc::new(Services {
         inventory: state.inventory.clone(),
         runs: state.runs.clone(),
     });
+    let backend: SharedBackend = services.clone();
+    let deployments: app::api::SharedDeployments = services;
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
     let context = {
         let backend = backend.clone();
-        move || provide_context(backend.clone())
+        move || {
+            provide_context(backend.clone());
+            provide_context(deployments.clone());
+        }
     };
     Router::new()
         .merge(api::routes())

@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub mod endpoints;
 pub mod overview;
 pub mod resource;
 pub mod runs;

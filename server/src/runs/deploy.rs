@@ -497,3 +497,63 @@ impl Runs {
         Ok(self.poll)
     }
 }
+
+impl Runs {
+    /// The workspace's online endpoints with their deployments and split, read live from Azure.
+    pub async fn endpoints(&self) -> Result<Vec<app::model::EndpointView>, AppError> {
+        let ws = self.workspace();
+        let endpoints = self
+            .client
+            .list_ml(&format!("{ws}/onlineEndpoints"))
+            .await
+            .map_err(azure_refusal)?;
+        let split = |v: &Value| -> std::collections::BTreeMap<String, i64> {
+            v.as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter_map(|(k, w)| Some((k.clone(), w.as_i64()?)))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut out = Vec::new();
+        for ep in endpoints {
+            let name = ep["name"].as_str().unwrap_or_default().to_string();
+            let deployments = self
+                .client
+                .list_ml(&format!("{}/deployments", self.endpoint_path(&name)))
+                .await
+                .map_err(azure_refusal)?;
+            out.push(app::model::EndpointView {
+                state: state_of(&ep),
+                scoring_uri: ep["properties"]["scoringUri"].as_str().map(str::to_string),
+                traffic: split(&ep["properties"]["traffic"]),
+                mirror: split(&ep["properties"]["mirrorTraffic"]),
+                deployments: deployments
+                    .iter()
+                    .map(|d| {
+                        let model = d["properties"]["model"].as_str().unwrap_or_default();
+                        // …/models/{name}/versions/{version} → name:version
+                        let parts: Vec<&str> = model.rsplit('/').collect();
+                        let model = match parts.as_slice() {
+                            [version, "versions", name, ..] => format!("{name}:{version}"),
+                            _ => model.to_string(),
+                        };
+                        app::model::DeploymentView {
+                            name: d["name"].as_str().unwrap_or_default().to_string(),
+                            model,
+                            instance_type: d["properties"]["instanceType"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                            instance_count: d["sku"]["capacity"].as_i64().unwrap_or(1),
+                            state: state_of(d),
+                        }
+                    })
+                    .collect(),
+                name,
+            });
+        }
+        Ok(out)
+    }
+}
