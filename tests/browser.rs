@@ -1,14 +1,11 @@
 //! What a person clicks, in a real headless Chromium: the overview renders, hydrates, and a click on a
 //! resource navigates client-side to its page; Refresh fetches a new snapshot without a reload.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::process::Stdio;
 use std::time::Duration;
-use support::*;
 use tokio::process::{Child, Command};
 
 struct Browser {
@@ -67,6 +64,16 @@ async fn browser() -> Browser {
     }
 }
 
+/// Loads `url` and waits until the page has hydrated.
+async fn open(c: &Client, url: &str) {
+    c.goto(url).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("body[data-hydrated='true']"))
+        .await
+        .expect("the page hydrates");
+}
+
 async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
@@ -91,12 +98,7 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
     let b = browser().await;
     let c = &b.client;
 
-    c.goto(&app.url).await.unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("body[data-hydrated='true']"))
-        .await
-        .expect("the page hydrates");
+    open(c, &app.url).await;
     let names = c.find_all(Locator::Css("a.resource-link")).await.unwrap();
     assert_eq!(names.len(), 15);
 
@@ -162,12 +164,7 @@ async fn a_training_job_submitted_from_the_form_is_watched_to_completion() {
     let app = TestApp::ready(config(&db)).await;
     let b = browser().await;
     let c = &b.client;
-    c.goto(&format!("{}/train", app.url)).await.unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("body[data-hydrated='true']"))
-        .await
-        .expect("the page hydrates");
+    open(c, &format!("{}/train", app.url)).await;
     c.find(Locator::Css("input[name='form[reason]']"))
         .await
         .unwrap()
@@ -291,12 +288,7 @@ async fn traffic_is_shifted_and_rolled_back_from_the_endpoints_page() {
     let b = browser().await;
     let c = &b.client;
     let endpoints = format!("{}/endpoints", app.url);
-    c.goto(&endpoints).await.unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("body[data-hydrated='true']"))
-        .await
-        .unwrap();
+    open(c, &endpoints).await;
     assert_eq!(traffic_of(c, "green").await, "0");
     c.find(Locator::Css("button[data-preset='90/10']"))
         .await
@@ -306,12 +298,7 @@ async fn traffic_is_shifted_and_rolled_back_from_the_endpoints_page() {
         .unwrap();
     wait_for_run_page(c).await;
 
-    c.goto(&endpoints).await.unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("body[data-hydrated='true']"))
-        .await
-        .unwrap();
+    open(c, &endpoints).await;
     assert_eq!(
         (traffic_of(c, "blue").await, traffic_of(c, "green").await),
         ("90".into(), "10".into())
@@ -324,12 +311,7 @@ async fn traffic_is_shifted_and_rolled_back_from_the_endpoints_page() {
         .unwrap();
     wait_for_run_page(c).await;
 
-    c.goto(&endpoints).await.unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css("body[data-hydrated='true']"))
-        .await
-        .unwrap();
+    open(c, &endpoints).await;
     assert_eq!(
         (traffic_of(c, "blue").await, traffic_of(c, "green").await),
         ("100".into(), "0".into())

@@ -1,16 +1,13 @@
 //! The wire contract: every relevant official example in `shared/azure-examples` deserialises with our
 //! wire types (the field names map, not just "no error"), and the emulator answers in the same shapes.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use mlops_console::azure::wire::*;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use support::*;
 
 fn examples() -> PathBuf {
     let dir = std::env::var("MLOPS_AZURE_EXAMPLES")

@@ -2,12 +2,9 @@
 //! each a run, each input checked before anything is sent, a busy endpoint refused, a failed deployment
 //! leaving traffic as it was.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-use support::*;
+use std::time::Duration;
 
 const EP: &str = "ml-endpoint-staging";
 
@@ -22,26 +19,11 @@ async fn send(app: &TestApp, method: reqwest::Method, path: &str, body: &Value) 
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
-async fn finished(app: &TestApp, id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, run) = app.json(&format!("/api/v1/runs/{id}")).await;
-        if matches!(
-            run["status"].as_str(),
-            Some("succeeded" | "failed" | "canceled")
-        ) {
-            return run;
-        }
-        assert!(Instant::now() < deadline, "run {id} did not finish: {run}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Sends a trigger, expects 202, and waits for the run to end.
 async fn run(app: &TestApp, method: reqwest::Method, path: &str, body: Value) -> Value {
     let (status, accepted) = send(app, method, path, &body).await;
     assert_eq!(status, 202, "{path}: {accepted}");
-    finished(app, accepted["run_id"].as_str().unwrap()).await
+    app.finished(accepted["run_id"].as_str().unwrap()).await
 }
 
 async fn traffic(app: &TestApp) -> Value {
@@ -304,7 +286,7 @@ async fn bad_input_and_busy_endpoints_are_refused_with_nothing_sent() {
                 .contains("nothing was changed")
     );
     assert_eq!(
-        finished(&app, first["run_id"].as_str().unwrap()).await["status"],
+        app.finished(first["run_id"].as_str().unwrap()).await["status"],
         "succeeded"
     );
 
@@ -327,4 +309,86 @@ async fn bad_input_and_busy_endpoints_are_refused_with_nothing_sent() {
     assert!(failed["error"].as_str().unwrap().contains("500"));
     app.server.stop().await;
     emulator.stop().await;
+}
+
+#[tokio::test]
+async fn aks_is_scaled_and_the_runbook_runs_as_runs() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let post = reqwest::Method::POST;
+    let scaled = run(
+        &app,
+        post.clone(),
+        "/api/v1/aks/deployments/ml-inference/scale",
+        json!({"replicas": 3, "reason": "load test"}),
+    )
+    .await;
+    assert_eq!(scaled["status"], "succeeded", "{scaled}");
+    assert_eq!(scaled["azure_status"], "3/3 ready");
+    assert_eq!(scaled["parameters"]["previous"], 2);
+    let kube = format!(
+        "{}/aks/mlopsnew-dev-aks/apis/apps/v1/namespaces/default/deployments/ml-inference/scale",
+        app.emulator_url()
+    );
+    let scale: Value = app
+        .http
+        .get(&kube)
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (scale["kind"].as_str(), scale["spec"]["replicas"].as_i64()),
+        (Some("Scale"), Some(3))
+    );
+
+    for (path, body, code) in [
+        (
+            "/api/v1/aks/deployments/ml-inference/scale",
+            json!({"replicas": -1}),
+            422,
+        ),
+        (
+            "/api/v1/aks/deployments/ML_Inference/scale",
+            json!({"replicas": 1}),
+            422,
+        ),
+        (
+            "/api/v1/aks/deployments/nope/scale",
+            json!({"replicas": 1}),
+            404,
+        ),
+        ("/api/v1/runbooks/Other-Runbook/start", json!({}), 404),
+        (
+            "/api/v1/runbooks/Scale-MLOps-Resources/start",
+            json!({"parameters": [1, 2]}),
+            422,
+        ),
+    ] {
+        let (status, err) = send(&app, post.clone(), path, &body).await;
+        assert_eq!(status, code, "{path} {body}: {err}");
+        assert!(err["error"]["message"].is_string());
+    }
+
+    let book = run(&app, post.clone(), "/api/v1/runbooks/Scale-MLOps-Resources/start",
+        json!({"parameters": {"ResourceGroupName": "mlopsnew-dev-rg", "ScaleDirection": "down"}, "reason": "underutilised"})).await;
+    assert_eq!(
+        (book["status"].as_str(), book["azure_status"].as_str()),
+        (Some("succeeded"), Some("Completed")),
+        "{book}"
+    );
+    let log: Vec<&str> = book["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["line"].as_str().unwrap())
+        .collect();
+    assert!(
+        log.iter().any(|l| l.starts_with("Scaled down")),
+        "the runbook's output is in the log: {log:?}"
+    );
+    app.server.stop().await;
 }

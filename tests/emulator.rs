@@ -1,16 +1,13 @@
 //! The emulator speaks Azure's protocol, and the real client reads it: auth and api-version rules,
 //! ARM's error envelopes, `nextLink` and `$skipToken` paging, fault injection, state kept in Postgres.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use mlops_console::azure::credential::StaticTokenCredential;
 use mlops_console::azure::{AzureClient, Endpoints, RetryPolicy};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use support::*;
 
 const SUB: &str = "b2b8a5e6-9a34-494b-ba62-fe9be95bd398";
 const RG: &str =
@@ -360,5 +357,37 @@ async fn the_cloud_remembers_across_restarts() {
         14,
         "a restart does not re-seed what the cloud no longer holds"
     );
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn key_vault_takes_new_secret_versions_and_still_lists_no_values() {
+    let db = TestDb::new().await;
+    let emu = StandaloneEmulator::start(&db).await;
+    let path = "/keyvault/mlopsnew-dev-kv-3kxldb/secrets/endpoint-key?api-version=7.4";
+    let secret = json!({"value": "s3cr3t-value-for-test", "contentType": "text/plain"});
+    let (status, _) = answer(emu.call(Method::PUT, path, false, Some(&secret)).await).await;
+    assert_eq!(status, 401);
+    let (status, bundle) = answer(emu.call(Method::PUT, path, true, Some(&secret)).await).await;
+    assert_eq!(status, 200);
+    assert!(bundle["id"]
+        .as_str()
+        .unwrap()
+        .contains("/secrets/endpoint-key/"));
+    let (status, _) = answer(
+        emu.call(Method::PUT, path, true, Some(&json!({"contentType": "x"})))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 400, "a value is required");
+    let list = emu
+        .get(&format!(
+            "/keyvault/mlopsnew-dev-kv-3kxldb/secrets?api-version=7.4"
+        ))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("endpoint-key") && !list.contains("s3cr3t-value-for-test"));
     emu.stop().await;
 }

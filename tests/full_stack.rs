@@ -1,10 +1,7 @@
 //! The console and its emulator end to end: pages, API shapes, faults, staleness, restarts.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use std::time::{Duration, Instant};
-use support::*;
 
 #[tokio::test]
 async fn overview_shows_the_whole_estate() {

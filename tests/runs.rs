@@ -1,12 +1,8 @@
 //! Training jobs as runs: submitted through the API, tracked to a terminal state against the emulator,
 //! recorded in Postgres, safe to send twice, resumed after a restart, tracked once by several replicas.
 
-#[path = "support/mod.rs"]
-mod support;
-
+use crate::support::*;
 use serde_json::{json, Value};
-use std::time::Duration;
-use support::*;
 
 fn spec() -> Value {
     serde_json::to_value(app::model::TrainingJobSpec::seed_default()).unwrap()
@@ -22,25 +18,6 @@ async fn submit(app: &TestApp, body: &Value, key: Option<&str>) -> (u16, Value) 
     }
     let r = req.send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
-}
-
-/// Waits until the run is terminal and returns it.
-async fn finished(app: &TestApp, id: &str) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, run) = app.json(&format!("/api/v1/runs/{id}")).await;
-        if matches!(
-            run["status"].as_str(),
-            Some("succeeded" | "failed" | "canceled")
-        ) {
-            return run;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run {id} did not finish: {run}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn statuses(run: &Value) -> Vec<String> {
@@ -90,7 +67,7 @@ async fn a_training_job_runs_to_completion_on_record() {
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["run_id"].as_str().unwrap().to_string();
 
-    let run = finished(&app, &id).await;
+    let run = app.finished(&id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["kind"], "training-job");
     assert_eq!(run["reason"], "weekly retrain");
@@ -145,7 +122,7 @@ async fn a_failing_job_fails_the_run_with_the_reason() {
     let mut body = spec();
     body["inputs"]["emulator_fail"] = json!("true");
     let (_, accepted) = submit(&app, &body, None).await;
-    let run = finished(&app, accepted["run_id"].as_str().unwrap()).await;
+    let run = app.finished(accepted["run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "failed");
     assert_eq!(run["azure_status"], "Failed");
     assert!(run["error"].as_str().unwrap().contains("Failed"));
@@ -173,7 +150,7 @@ async fn the_same_key_twice_is_one_job() {
             .count(),
         1
     );
-    finished(&app, a.1["run_id"].as_str().unwrap()).await;
+    app.finished(a.1["run_id"].as_str().unwrap()).await;
     let jobs: i64 = sqlx::query_scalar("select count(*) from emulator.objects where kind = 'job'")
         .fetch_one(&db.pool().await)
         .await
@@ -237,7 +214,7 @@ async fn a_lost_answer_is_resolved_without_a_second_job() {
         .unwrap();
     let (status, accepted) = submit(&app, &spec(), None).await;
     assert_eq!(status, 202);
-    let run = finished(&app, accepted["run_id"].as_str().unwrap()).await;
+    let run = app.finished(accepted["run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let log: Vec<&str> = run["logs"]
         .as_array()
@@ -264,7 +241,7 @@ async fn a_restart_resumes_runs_in_flight_while_azure_carries_on() {
     app.server.stop().await; // killed mid-run; the job goes on in "Azure"
 
     let app = TestApp::ready(c).await;
-    let run = finished(&app, &id).await;
+    let run = app.finished(&id).await;
     assert_eq!(run["status"], "succeeded");
     assert_on_path(&run);
     app.server.stop().await;
@@ -286,7 +263,7 @@ async fn two_replicas_track_each_run_once() {
         ids.push(accepted["run_id"].as_str().unwrap().to_string());
     }
     for id in &ids {
-        let run = finished(&a, id).await;
+        let run = a.finished(id).await;
         assert_eq!(run["status"], "succeeded");
         assert_on_path(&run);
         let lines: Vec<&str> = run["logs"]
@@ -313,7 +290,7 @@ async fn runs_list_filters_and_pages_by_keyset() {
         ids.push(accepted["run_id"].as_str().unwrap().to_string());
     }
     for id in &ids {
-        finished(&app, id).await;
+        app.finished(id).await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;

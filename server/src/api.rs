@@ -50,6 +50,8 @@ pub fn routes() -> Router<AppState> {
             axum::routing::put(set_traffic),
         )
         .route("/api/v1/endpoints/{name}/rollback", post(rollback))
+        .route("/api/v1/aks/deployments/{name}/scale", post(scale_aks))
+        .route("/api/v1/runbooks/{name}/start", post(start_runbook))
         .route("/api/v1/runs", get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
         .route(
@@ -219,6 +221,60 @@ async fn rollback(
     };
     Ok(accepted(
         s.runs.rollback(&name, body.reason, key.as_deref()).await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct ScaleBody {
+    replicas: i64,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/aks/deployments/{name}/scale`: `{replicas, reason?}`.
+async fn scale_aks(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody<ScaleBody>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs
+            .scale_aks(&name, body.replicas, body.reason.as_deref(), key.as_deref())
+            .await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct RunbookBody {
+    #[serde(default = "empty_object")]
+    parameters: serde_json::Value,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+fn empty_object() -> serde_json::Value {
+    json!({})
+}
+
+/// `POST /api/v1/runbooks/{name}/start`: `{parameters?, reason?}`.
+async fn start_runbook(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody<RunbookBody>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs
+            .start_runbook(
+                &name,
+                &body.parameters,
+                body.reason.as_deref(),
+                key.as_deref(),
+            )
+            .await?,
     ))
 }
 

@@ -163,6 +163,22 @@ impl TestApp {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
+    /// Waits until run `id` is terminal, and returns it.
+    pub async fn finished(&self, id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, run) = self.json(&format!("/api/v1/runs/{id}")).await;
+            if matches!(
+                run["status"].as_str(),
+                Some("succeeded" | "failed" | "canceled")
+            ) {
+                return run;
+            }
+            assert!(Instant::now() < deadline, "run {id} did not finish: {run}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub fn emulator_url(&self) -> String {
         self.server.emulator_url.clone().expect("emulator mode")
     }

@@ -10,26 +10,17 @@ pub const ML_API: &str = "2025-09-01";
 impl AzureClient {
     /// Creates a job. A write: sent once, never retried blindly (the caller decides, knowing the name).
     pub async fn create_job(&self, workspace_id: &str, name: &str, job: &Job) -> Result<Job> {
-        let url = format!(
-            "{}{workspace_id}/jobs/{name}?api-version={ML_API}",
-            self.endpoints().arm
-        );
-        let auth = self.bearer(ARM_SCOPE).await?;
-        let response = self
-            .http()
-            .put(&url)
-            .header("Authorization", auth)
-            .json(job)
-            .send()
-            .await
-            .map_err(|e| AzureError::Transport {
-                service: "Azure Machine Learning".into(),
-                reason: e.to_string(),
-            })?;
-        if !response.status().is_success() {
-            return Err(Self::api_error("Azure Machine Learning", response).await);
-        }
-        Self::json(&url, response).await
+        let body = serde_json::to_value(job).map_err(|e| AzureError::Decode {
+            service: "Azure Machine Learning".into(),
+            reason: e.to_string(),
+        })?;
+        let created = self
+            .put_ml(&format!("{workspace_id}/jobs/{name}"), &body)
+            .await?;
+        serde_json::from_value(created).map_err(|e| AzureError::Decode {
+            service: "Azure Machine Learning".into(),
+            reason: e.to_string(),
+        })
     }
 
     pub async fn get_job(&self, workspace_id: &str, name: &str) -> Result<Job> {

@@ -7,6 +7,7 @@ pub mod credential;
 pub mod dataplane;
 pub mod error;
 pub mod ml;
+pub mod ops;
 pub mod wire;
 
 use azure_core::credentials::TokenCredential;
@@ -25,6 +26,8 @@ pub struct Endpoints {
     pub acr: String,
     /// Azure ML's MLflow tracking host (regional in Azure).
     pub mlflow: String,
+    /// AKS API servers by cluster name; `None` in Azure, where each cluster's FQDN is read from ARM.
+    pub aks: Option<String>,
 }
 
 impl Endpoints {
@@ -34,6 +37,7 @@ impl Endpoints {
             key_vault: "https://{name}.vault.azure.net".into(),
             acr: "https://{name}.azurecr.io".into(),
             mlflow: format!("https://{location}.api.azureml.ms"),
+            aks: None,
         }
     }
 
@@ -45,6 +49,7 @@ impl Endpoints {
             key_vault: format!("{base}/keyvault/{{name}}"),
             acr: format!("{base}/acr/{{name}}"),
             mlflow: base.to_string(),
+            aks: Some(format!("{base}/aks/{{name}}")),
         }
     }
 

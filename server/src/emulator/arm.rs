@@ -137,6 +137,15 @@ pub async fn dispatch(
         (Method::GET, [.., "onlineendpoints", _, "deployments", _]) => {
             get_kind(&emu, online::DEPLOYMENT, &path, true).await
         }
+        (Method::PUT, [.., "automationaccounts", _, "jobs", _]) => {
+            super::automation::put_job(&emu, &path, &parent_of(&path, 2), &body).await
+        }
+        (Method::GET, [.., "automationaccounts", _, "jobs", _]) => {
+            super::automation::get_job(&emu, &path).await
+        }
+        (Method::GET, [.., "automationaccounts", _, "jobs", _, "output"]) => {
+            super::automation::output(&emu, &parent_of(&path, 1)).await
+        }
         (Method::GET, ["subscriptions"]) => {
             Json(json!({"value": [subscription(&emu)], "nextLink": null})).into_response()
         }

@@ -263,3 +263,93 @@ pub async fn acr_tags(
         None => (StatusCode::NOT_FOUND, Json(json!({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}))).into_response(),
     }
 }
+
+/// `PUT {vault}/secrets/{name}`: a new version of a secret. Answers with the secret bundle, as Key Vault does.
+pub async fn set_secret(
+    State(emu): State<Emulator>,
+    Path((vault, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Resp {
+    if !has_bearer(&headers) {
+        return kv_error(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "AKV10000: Request is missing a Bearer or PoP token.",
+        );
+    }
+    if !q.contains_key("api-version") {
+        return kv_error(
+            StatusCode::BAD_REQUEST,
+            "BadParameter",
+            "The request URI contains an invalid or missing api-version.",
+        );
+    }
+    if !emu
+        .inner
+        .estate
+        .resources
+        .key_vault
+        .eq_ignore_ascii_case(&vault)
+    {
+        return kv_error(
+            StatusCode::NOT_FOUND,
+            "VaultNotFound",
+            "The vault does not exist.",
+        );
+    }
+    if name.is_empty()
+        || name.len() > 127
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return kv_error(
+            StatusCode::BAD_REQUEST,
+            "BadParameter",
+            "The secret name must be 1-127 letters, digits and hyphens.",
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
+        return kv_error(
+            StatusCode::BAD_REQUEST,
+            "BadParameter",
+            "The request body is not valid JSON.",
+        );
+    };
+    let Some(value) = req.get("value").and_then(Value::as_str) else {
+        return kv_error(
+            StatusCode::BAD_REQUEST,
+            "BadParameter",
+            "value is required.",
+        );
+    };
+    let now = chrono::Utc::now().timestamp();
+    let version = uuid::Uuid::new_v4().simple().to_string();
+    let attributes = json!({"enabled": req.pointer("/attributes/enabled").and_then(Value::as_bool).unwrap_or(true),
+        "exp": req.pointer("/attributes/exp"), "nbf": req.pointer("/attributes/nbf"),
+        "created": now, "updated": now, "recoveryLevel": "CustomizedRecoverable+Purgeable", "recoverableDays": 7});
+    let parent = format!("/keyvault/{vault}");
+    let stored = json!({"name": name, "value": value, "version": version, "contentType": req.get("contentType"),
+        "attributes": attributes, "tags": req.get("tags").cloned().unwrap_or(json!({}))});
+    if let Err(e) = emu
+        .inner
+        .store
+        .upsert(
+            store::SECRET,
+            &format!("{parent}/secrets/{name}"),
+            &parent,
+            &stored,
+        )
+        .await
+    {
+        tracing::error!(error = %e, "emulator store failed");
+        return kv_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "The emulator's store failed.",
+        );
+    }
+    Json(json!({"value": value, "id": format!("{}{parent}/secrets/{name}/{version}", base_url(&headers)),
+        "contentType": stored["contentType"], "attributes": attributes, "tags": stored["tags"]}))
+    .into_response()
+}

@@ -3,9 +3,11 @@
 //! the estate and kept in Postgres. In-process by default; standalone with `mlops-console emulator`.
 
 mod arm;
+pub mod automation;
 mod dataplane;
 pub mod faults;
 pub mod graph;
+pub mod k8s;
 pub mod ml;
 pub mod online;
 pub mod seed;
@@ -67,10 +69,9 @@ impl Emulator {
         options: Options,
     ) -> Result<Emulator, sqlx::Error> {
         let store = store::Store::new(db);
-        if store
-            .seed_once(&estate.name, seed::objects(&estate))
-            .await?
-        {
+        // The seed grows with the emulator: each generation adds what it brings, once.
+        let generation = format!("{}#{}", estate.name, seed::GENERATION);
+        if store.seed_once(&generation, seed::objects(&estate)).await? {
             tracing::info!(estate = %estate.name, "emulator seeded");
         }
         Ok(Emulator {
@@ -98,6 +99,10 @@ impl Emulator {
             )
             .route("/keyvault/{vault}/secrets", get(dataplane::list_secrets))
             .route(
+                "/keyvault/{vault}/secrets/{name}",
+                axum::routing::put(dataplane::set_secret),
+            )
+            .route(
                 "/acr/{registry}/oauth2/exchange",
                 post(dataplane::acr_exchange),
             )
@@ -108,6 +113,12 @@ impl Emulator {
             )
             .route("/acr/{registry}/acr/v1/{*rest}", get(dataplane::acr_tags))
             .route("/mlflow/v2.0/{*rest}", get(ml::mlflow_run))
+            .route(
+                "/aks/{cluster}/apis/apps/v1/namespaces/{ns}/deployments/{*rest}",
+                get(k8s::deployments)
+                    .put(k8s::deployments)
+                    .patch(k8s::deployments),
+            )
             .fallback(arm::dispatch)
             .layer(middleware::from_fn_with_state(self.clone(), envelope))
             .with_state(self.clone())

@@ -85,6 +85,38 @@ async fn start_operation(
     Ok(op)
 }
 
+/// Stores the resource of a long-running write, starts its operation, and answers 201 (new) or 200 with
+/// `Azure-AsyncOperation`.
+#[allow(clippy::too_many_arguments)]
+async fn write_lro(
+    emu: &Emulator,
+    headers: &HeaderMap,
+    kind: &str,
+    path: &str,
+    parent: &str,
+    body: &Value,
+    until: DateTime<Utc>,
+    fin: &str,
+    existed: bool,
+) -> Resp {
+    let stored = match emu.inner.store.upsert(kind, path, parent, body).await {
+        Ok(o) => o,
+        Err(e) => return super::arm::db_error(e),
+    };
+    let op = match start_operation(emu, path, until, fin).await {
+        Ok(op) => op,
+        Err(e) => return super::arm::db_error(e),
+    };
+    let status = if existed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut r = (status, Json(render(&stored))).into_response();
+    async_headers(&mut r, headers, emu, &op);
+    r
+}
+
 /// `GET …/locations/{loc}/mfeOperationsStatus/{id}`.
 pub async fn operation(emu: &Emulator, id: &str) -> Resp {
     match emu
@@ -268,27 +300,18 @@ pub async fn put_endpoint(
         emu.inner.estate.location
     ));
     v["_emulator"] = json!({"busy_until": until.to_rfc3339(), "verb": if existing.is_some() { "Updating" } else { "Creating" }, "final": "Succeeded"});
-    let stored = match emu
-        .inner
-        .store
-        .upsert(ENDPOINT, path, &format!("{workspace}/onlineendpoints"), &v)
-        .await
-    {
-        Ok(o) => o,
-        Err(e) => return super::arm::db_error(e),
-    };
-    let op = match start_operation(emu, path, until, "Succeeded").await {
-        Ok(op) => op,
-        Err(e) => return super::arm::db_error(e),
-    };
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    let mut r = (status, Json(render(&stored))).into_response();
-    async_headers(&mut r, headers, emu, &op);
-    r
+    write_lro(
+        emu,
+        headers,
+        ENDPOINT,
+        path,
+        &format!("{workspace}/onlineendpoints"),
+        &v,
+        until,
+        "Succeeded",
+        existing.is_some(),
+    )
+    .await
 }
 
 /// `PUT {endpoint}/deployments/{name}`.
@@ -383,27 +406,18 @@ pub async fn put_deployment(
     v["type"] = json!("Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments");
     v["sku"]["capacity"] = json!(capacity);
     v["_emulator"] = json!({"busy_until": until.to_rfc3339(), "verb": if existing.is_some() { "Updating" } else { "Creating" }, "final": fin});
-    let stored = match emu
-        .inner
-        .store
-        .upsert(DEPLOYMENT, path, &format!("{endpoint}/deployments"), &v)
-        .await
-    {
-        Ok(o) => o,
-        Err(e) => return super::arm::db_error(e),
-    };
-    let op = match start_operation(emu, path, until, fin).await {
-        Ok(op) => op,
-        Err(e) => return super::arm::db_error(e),
-    };
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    let mut r = (status, Json(render(&stored))).into_response();
-    async_headers(&mut r, headers, emu, &op);
-    r
+    write_lro(
+        emu,
+        headers,
+        DEPLOYMENT,
+        path,
+        &format!("{endpoint}/deployments"),
+        &v,
+        until,
+        fin,
+        existing.is_some(),
+    )
+    .await
 }
 
 /// `DELETE {endpoint}/deployments/{name}`: refused while it takes traffic.

@@ -5,6 +5,9 @@ use super::store::{self, NewObject};
 use app::model::{Estate, Role};
 use serde_json::{json, Value};
 
+/// Bumped when the seed gains objects, so existing emulator databases receive them.
+pub const GENERATION: u32 = 2;
+
 /// Built-in role definitions (their ids are the same in every tenant).
 pub const ROLE_DEFINITIONS: [(&str, &str, &str); 3] = [
     (
@@ -333,6 +336,16 @@ pub fn objects(e: &Estate) -> Vec<NewObject> {
                     "createdOn": CREATED, "updatedOn": CREATED}}),
         });
     }
+    let (key, body) = super::k8s::seed(e.name_of(Role::Aks), acr);
+    out.push(NewObject {
+        kind: super::k8s::DEPLOYMENT,
+        parent: key
+            .rsplit_once('/')
+            .map(|x| x.0.to_string())
+            .unwrap_or_default(),
+        id: key,
+        body,
+    });
     out
 }
 

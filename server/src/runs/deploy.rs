@@ -39,7 +39,8 @@ impl Runs {
         format!("{}/onlineEndpoints/{endpoint}", self.workspace())
     }
 
-    async fn new_run(
+    /// Records a run (or finds the one a repeated idempotency key made) and, when new, its request.
+    pub(super) async fn new_run(
         &self,
         kind: &str,
         target: &str,
@@ -56,7 +57,13 @@ impl Runs {
             parent_id: None,
             idempotency_key: key,
         };
-        q::insert_or_find(&self.db, &run).await.map_err(internal)
+        let (id, new) = q::insert_or_find(&self.db, &run).await.map_err(internal)?;
+        if new {
+            q::transition(&self.db, id, "submitting", None, Some("requested"))
+                .await
+                .map_err(internal)?;
+        }
+        Ok((id, new))
     }
 
     /// Registers the next version of `spec.name` from a succeeded training run (synchronous in Azure).
@@ -118,9 +125,6 @@ impl Runs {
         if !new {
             return Ok((id, false));
         }
-        q::transition(&self.db, id, "submitting", None, Some("requested"))
-            .await
-            .map_err(internal)?;
         let body = json!({"properties": {"modelType": "custom_model", "modelUri": format!("azureml://jobs/{job}/outputs/model"),
             "description": format!("Registered by mlops-console from run {training}"), "tags": {"training_run": training.to_string()}}});
         let path = format!("{}/models/{}/versions/{next}", self.workspace(), spec.name);
@@ -229,9 +233,6 @@ impl Runs {
         if !new {
             return Ok((id, false));
         }
-        q::transition(&self.db, id, "submitting", None, Some("requested"))
-            .await
-            .map_err(internal)?;
         if existing.is_none() {
             let body = json!({"location": self.estate.location, "identity": {"type": "SystemAssigned"}, "properties": {"authMode": "Key", "traffic": {}}});
             if let Err(e) = self.client.put_ml(&endpoint_path, &body).await {
@@ -350,9 +351,6 @@ impl Runs {
         if !new {
             return Ok((id, false));
         }
-        q::transition(&self.db, id, "submitting", None, Some("requested"))
-            .await
-            .map_err(internal)?;
         ep["properties"]["traffic"] = json!(spec.traffic);
         ep["properties"]["mirrorTraffic"] = json!(spec.mirror);
         match self.client.put_ml(&path, &ep).await {

@@ -4,6 +4,7 @@
 //! resumes whatever is still in flight.
 
 pub mod deploy;
+pub mod ops;
 
 use crate::azure::error::AzureError;
 use crate::azure::wire::{Job, JobInput, JobProperties, MlflowRunResponse};
@@ -263,8 +264,10 @@ impl Runs {
 
     /// Looks at one run in Azure and records what changed. Returns when to look again.
     async fn poll_run(&self, run: &RunRow) -> Result<Duration, sqlx::Error> {
-        if run.kind != TRAINING_JOB {
-            return self.poll_lro(run).await;
+        match run.kind.as_str() {
+            TRAINING_JOB => {}
+            ops::AKS_SCALE | ops::RUNBOOK => return self.poll_ops(run).await,
+            _ => return self.poll_lro(run).await,
         }
         let name = job_name(run.id);
         let job = match self.client.get_job(&self.workspace(), &name).await {

@@ -1,0 +1,10 @@
+//! Every integration test, in one binary: the harness in `support`, one module per area.
+
+mod support;
+
+mod browser;
+mod contract;
+mod deploy;
+mod emulator;
+mod full_stack;
+mod runs;
