@@ -381,9 +381,7 @@ async fn key_vault_takes_new_secret_versions_and_still_lists_no_values() {
     .await;
     assert_eq!(status, 400, "a value is required");
     let list = emu
-        .get(&format!(
-            "/keyvault/mlopsnew-dev-kv-3kxldb/secrets?api-version=7.4"
-        ))
+        .get("/keyvault/mlopsnew-dev-kv-3kxldb/secrets?api-version=7.4")
         .await
         .text()
         .await
