@@ -392,3 +392,76 @@ async fn aks_is_scaled_and_the_runbook_runs_as_runs() {
     );
     app.server.stop().await;
 }
+
+#[tokio::test]
+async fn the_train_and_deploy_pipeline_runs_each_step_as_a_child_and_stops_at_a_failure() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let post = reqwest::Method::POST;
+    let parent = run(
+        &app,
+        post.clone(),
+        "/api/v1/pipelines/train-deploy",
+        json!({"reason": "release 1"}),
+    )
+    .await;
+    assert_eq!(parent["status"], "succeeded", "{parent}");
+    let id = parent["id"].as_str().unwrap();
+    let pool = db.pool().await;
+    let children: Vec<(String, String)> = sqlx::query_as(
+        "select kind, status from runs where parent_id = $1::uuid order by created_at",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let kinds: Vec<&str> = children.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "training-job",
+            "model-register",
+            "deployment-create",
+            "secret-set"
+        ]
+    );
+    assert!(children.iter().all(|(_, s)| s == "succeeded"));
+    assert_eq!(
+        traffic(&app).await,
+        json!({}),
+        "the pipeline deploys at 0% and changes no traffic"
+    );
+
+    // The endpoint key is in Key Vault, and nowhere in the runs.
+    let stored: String = sqlx::query_scalar("select body->>'value' from emulator.objects where kind = 'secret' and key like '%/secrets/endpoint-key'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let (_, all_runs) = app.text("/api/v1/runs?limit=200").await;
+    let logs: Vec<String> = sqlx::query_scalar("select line from run_logs")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(
+        stored.len() >= 32
+            && !all_runs.contains(&stored)
+            && !logs.iter().any(|l| l.contains(&stored))
+    );
+
+    let mut failing = json!({"training": app::model::TrainingJobSpec::seed_default()});
+    failing["training"]["inputs"]["emulator_fail"] = json!("true");
+    let failed = run(&app, post, "/api/v1/pipelines/train-deploy", failing).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["azure_status"].as_str()),
+        (Some("failed"), Some("train")),
+        "{failed}"
+    );
+    assert!(failed["error"].as_str().unwrap().contains("train"));
+    let steps: i64 = sqlx::query_scalar("select count(*) from runs where parent_id = $1::uuid")
+        .bind(failed["id"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(steps, 1, "nothing after the failed step was started");
+    app.server.stop().await;
+}

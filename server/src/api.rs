@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/endpoints/{name}/rollback", post(rollback))
         .route("/api/v1/aks/deployments/{name}/scale", post(scale_aks))
+        .route("/api/v1/pipelines/train-deploy", post(train_deploy))
         .route("/api/v1/runbooks/{name}/start", post(start_runbook))
         .route("/api/v1/runs", get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
@@ -221,6 +222,18 @@ async fn rollback(
     };
     Ok(accepted(
         s.runs.rollback(&name, body.reason, key.as_deref()).await?,
+    ))
+}
+
+/// `POST /api/v1/pipelines/train-deploy`: the whole workflow as a parent run.
+async fn train_deploy(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    JsonBody(spec): JsonBody<crate::runs::pipeline::PipelineSpec>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs.start_pipeline(&spec, key.as_deref()).await?,
     ))
 }
 

@@ -121,6 +121,33 @@ fn next_link(header: &str) -> Option<String> {
     })
 }
 
+impl AzureClient {
+    /// Stores a new version of a secret. The value is sent and never logged; the answer's value is dropped.
+    pub async fn set_secret(&self, vault: &str, name: &str, value: &str) -> Result<String> {
+        let url = format!(
+            "{}/secrets/{name}?api-version={KEY_VAULT_API}",
+            self.endpoints().vault(vault)
+        );
+        let auth = self.bearer(KEY_VAULT_SCOPE).await?;
+        let response = self
+            .http()
+            .put(&url)
+            .header("Authorization", auth)
+            .json(&serde_json::json!({"value": value, "contentType": "text/plain"}))
+            .send()
+            .await
+            .map_err(|e| super::error::AzureError::Transport {
+                service: "Key Vault".into(),
+                reason: e.to_string(),
+            })?;
+        if !response.status().is_success() {
+            return Err(Self::api_error("Key Vault", response).await);
+        }
+        let bundle: serde_json::Value = Self::json(&url, response).await?;
+        Ok(bundle["id"].as_str().unwrap_or_default().to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -80,3 +80,21 @@ impl AzureClient {
         self.list_all(&self.ml_url(path), ARM_SCOPE).await
     }
 }
+
+impl AzureClient {
+    /// `POST {endpoint}/listKeys`: the endpoint's keys. Secrets: never log or render them.
+    pub async fn endpoint_keys(&self, endpoint_path: &str) -> Result<serde_json::Value> {
+        let url = format!(
+            "{}{endpoint_path}/listKeys?api-version={ML_API}",
+            self.endpoints().arm
+        );
+        let auth = self.bearer(ARM_SCOPE).await?;
+        // Reading keys changes nothing, so it is retried like a read.
+        let response = self
+            .send_read(&url, || {
+                self.http().post(&url).header("Authorization", &auth)
+            })
+            .await?;
+        Self::json(&url, response).await
+    }
+}

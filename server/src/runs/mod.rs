@@ -5,6 +5,7 @@
 
 pub mod deploy;
 pub mod ops;
+pub mod pipeline;
 
 use crate::azure::error::AzureError;
 use crate::azure::wire::{Job, JobInput, JobProperties, MlflowRunResponse};
@@ -267,6 +268,8 @@ impl Runs {
         match run.kind.as_str() {
             TRAINING_JOB => {}
             ops::AKS_SCALE | ops::RUNBOOK => return self.poll_ops(run).await,
+            pipeline::PIPELINE => return self.poll_pipeline(run).await,
+            pipeline::SECRET_SET | deploy::MODEL_REGISTER => return Ok(self.poll * 10),
             _ => return self.poll_lro(run).await,
         }
         let name = job_name(run.id);
