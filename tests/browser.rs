@@ -319,3 +319,28 @@ async fn traffic_is_shifted_and_rolled_back_from_the_endpoints_page() {
     b.client.close().await.unwrap();
     app.server.stop().await;
 }
+
+#[tokio::test]
+async fn the_train_and_deploy_pipeline_is_one_click_and_watched_to_completion() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let b = browser().await;
+    let c = &b.client;
+    open(c, &format!("{}/endpoints", app.url)).await;
+    c.find(Locator::Css("button[data-action='train-deploy']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_run_page(c).await;
+    let log = text(c, "[data-testid='run-log']").await;
+    assert!(
+        log.contains("Step 4/4: store-key") && log.contains("Finished: succeeded"),
+        "{log}"
+    );
+    open(c, &format!("{}/endpoints", app.url)).await;
+    assert_eq!(traffic_of(c, "model-v1").await, "0", "deployed at 0%");
+    b.client.close().await.unwrap();
+    app.server.stop().await;
+}

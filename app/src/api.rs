@@ -50,6 +50,13 @@ pub trait Deployments: Send + Sync + 'static {
         spec: crate::model::ModelSpec,
         key: Option<String>,
     ) -> BoxFuture<'_, Result<String, AppError>>;
+    /// The seed's whole workflow (train → register → deploy at 0% → store the key) as one parent run.
+    fn train_and_deploy(
+        &self,
+        endpoint: String,
+        reason: Option<String>,
+        key: Option<String>,
+    ) -> BoxFuture<'_, Result<String, AppError>>;
 }
 
 #[cfg(feature = "ssr")]
@@ -185,5 +192,16 @@ pub async fn register_model(
     };
     deployments()?
         .register_model(spec, key(idempotency_key))
+        .await
+}
+
+#[server(endpoint = "train-deploy")]
+pub async fn train_and_deploy(
+    endpoint: String,
+    reason_text: String,
+    idempotency_key: String,
+) -> Result<String, AppError> {
+    deployments()?
+        .train_and_deploy(endpoint, reason(reason_text), key(idempotency_key))
         .await
 }

@@ -35,6 +35,24 @@ pub struct AppState {
 }
 
 impl app::api::Deployments for Services {
+    fn train_and_deploy(
+        &self,
+        endpoint: String,
+        reason: Option<String>,
+        key: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
+        Box::pin(async move {
+            let spec = runs::pipeline::PipelineSpec {
+                training: app::model::TrainingJobSpec::seed_default(),
+                endpoint,
+                instance_count: 1,
+                reason,
+            };
+            let (id, _) = self.runs.start_pipeline(&spec, key.as_deref()).await?;
+            Ok(id.to_string())
+        })
+    }
+
     fn endpoints(
         &self,
     ) -> app::api::BoxFuture<'_, Result<Vec<app::model::EndpointView>, app::error::AppError>> {

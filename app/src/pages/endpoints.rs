@@ -1,7 +1,7 @@
 //! Online endpoints: each endpoint's deployments and split, presets to shift traffic, one-click rollback,
 //! and a form to add a deployment at 0%. Every button is a run, followed on its own page.
 
-use crate::api::{list_endpoints, AddDeployment, RollbackTraffic, SetTraffic};
+use crate::api::{list_endpoints, AddDeployment, RollbackTraffic, SetTraffic, TrainAndDeploy};
 use crate::components::{ErrorPanel, Loading, Shell};
 use crate::model::EndpointView;
 use leptos::prelude::*;
@@ -29,6 +29,8 @@ pub fn EndpointsPage() -> impl IntoView {
     let set_traffic = ServerAction::<SetTraffic>::new();
     let rollback = ServerAction::<RollbackTraffic>::new();
     let add = ServerAction::<AddDeployment>::new();
+    let pipeline = ServerAction::<TrainAndDeploy>::new();
+    follow(pipeline);
     follow(set_traffic);
     follow(rollback);
     follow(add);
@@ -46,7 +48,18 @@ pub fn EndpointsPage() -> impl IntoView {
     };
     view! {
         <Shell estate=None>
-            <div class="page-head"><h1>"Online endpoints"</h1></div>
+            <div class="page-head">
+                <h1>"Online endpoints"</h1>
+                <ActionForm action=pipeline attr:class="inline">
+                    <input type="hidden" name="endpoint" value="ml-endpoint-staging"/>
+                    <input type="hidden" name="reason_text" value=""/>
+                    <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
+                    <button type="submit" class="button" data-action="train-deploy" disabled=move || pipeline.pending().get()
+                        title="Train, register the model, deploy it to ml-endpoint-staging at 0% and store the endpoint key">
+                        "Train and deploy"
+                    </button>
+                </ActionForm>
+            </div>
             {error}
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
