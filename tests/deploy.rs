@@ -87,12 +87,7 @@ async fn train_register_deploy_shift_and_roll_back() {
     )
     .await;
     assert_eq!(blue["status"], "succeeded", "{blue}");
-    let log: Vec<&str> = blue["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["line"].as_str().unwrap())
-        .collect();
+    let log = log_lines(&blue);
     assert!(
         log.iter().any(|l| l.starts_with("Creating endpoint"))
             && log.iter().any(|l| l.contains("at 0% traffic")),
@@ -380,12 +375,7 @@ async fn aks_is_scaled_and_the_runbook_runs_as_runs() {
         (Some("succeeded"), Some("Completed")),
         "{book}"
     );
-    let log: Vec<&str> = book["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["line"].as_str().unwrap())
-        .collect();
+    let log = log_lines(&book);
     assert!(
         log.iter().any(|l| l.starts_with("Scaled down")),
         "the runbook's output is in the log: {log:?}"

@@ -95,12 +95,7 @@ async fn a_training_job_runs_to_completion_on_record() {
         metrics.contains(&"accuracy") && metrics.contains(&"loss"),
         "{metrics:?}"
     );
-    let log: Vec<&str> = run["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["line"].as_str().unwrap())
-        .collect();
+    let log = log_lines(&run);
     assert!(
         log.iter().any(|l| l.starts_with("Submitting command job"))
             && log.iter().any(|l| l.contains("Finished: succeeded"))
@@ -216,12 +211,7 @@ async fn a_lost_answer_is_resolved_without_a_second_job() {
     assert_eq!(status, 202);
     let run = app.finished(accepted["run_id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "succeeded", "{run}");
-    let log: Vec<&str> = run["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["line"].as_str().unwrap())
-        .collect();
+    let log = log_lines(&run);
     assert!(
         log.iter().any(|l| l.contains("No answer from Azure")),
         "{log:?}"
@@ -266,12 +256,7 @@ async fn two_replicas_track_each_run_once() {
         let run = a.finished(id).await;
         assert_eq!(run["status"], "succeeded");
         assert_on_path(&run);
-        let lines: Vec<&str> = run["logs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|l| l["line"].as_str().unwrap())
-            .collect();
+        let lines = log_lines(&run);
         let finished_lines = lines.iter().filter(|l| l.starts_with("Finished")).count();
         assert_eq!(finished_lines, 1, "one replica finished the run: {lines:?}");
     }

@@ -276,6 +276,18 @@ where
     }
 }
 
+/// A run's log lines, from its JSON.
+pub fn log_lines(run: &serde_json::Value) -> Vec<String> {
+    run["logs"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter_map(|l| l["line"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The 15 names of the seed's estate.
 pub fn seed_names() -> Vec<String> {
     let e = mlops_console::config::load_estate(None).unwrap();

@@ -128,33 +128,12 @@ impl Runs {
         let body = json!({"properties": {"modelType": "custom_model", "modelUri": format!("azureml://jobs/{job}/outputs/model"),
             "description": format!("Registered by mlops-console from run {training}"), "tags": {"training_run": training.to_string()}}});
         let path = format!("{}/models/{}/versions/{next}", self.workspace(), spec.name);
-        match self.client.put_ml(&path, &body).await {
-            Ok(v) => {
-                q::set_azure_id(&self.db, id, v["id"].as_str().unwrap_or(&path))
-                    .await
-                    .map_err(internal)?;
-                q::log(&self.db, id, &format!("Registered {target} from job {job}"))
-                    .await
-                    .map_err(internal)?;
-                q::transition(&self.db, id, "succeeded", Some("Succeeded"), None)
-                    .await
-                    .map_err(internal)?;
-            }
-            Err(e) => {
-                q::set_error(&self.db, id, &e.to_string())
-                    .await
-                    .map_err(internal)?;
-                q::transition(
-                    &self.db,
-                    id,
-                    "failed",
-                    None,
-                    Some("Azure refused the model"),
-                )
-                .await
-                .map_err(internal)?;
-            }
-        }
+        let result = self.client.put_ml(&path, &body).await.map(|v| {
+            let azure_id = v["id"].as_str().unwrap_or(&path).to_string();
+            (azure_id, format!("Registered {target} from job {job}"))
+        });
+        self.finish_now(id, result, "Azure refused the model")
+            .await?;
         Ok((id, true))
     }
 

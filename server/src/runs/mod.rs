@@ -241,6 +241,36 @@ impl Runs {
         Ok(())
     }
 
+    /// Ends a run whose Azure call answered at once: on success the Azure id and a log line, on failure
+    /// the error, with `failure` as the transition's note.
+    pub(crate) async fn finish_now(
+        &self,
+        id: Uuid,
+        result: Result<(String, String), AzureError>,
+        failure: &str,
+    ) -> Result<(), AppError> {
+        match result {
+            Ok((azure_id, line)) => {
+                q::set_azure_id(&self.db, id, &azure_id)
+                    .await
+                    .map_err(internal)?;
+                q::log(&self.db, id, &line).await.map_err(internal)?;
+                q::transition(&self.db, id, "succeeded", Some("Succeeded"), None)
+                    .await
+                    .map_err(internal)?;
+            }
+            Err(e) => {
+                q::set_error(&self.db, id, &e.to_string())
+                    .await
+                    .map_err(internal)?;
+                q::transition(&self.db, id, "failed", None, Some(failure))
+                    .await
+                    .map_err(internal)?;
+            }
+        }
+        Ok(())
+    }
+
     /// One pass of the tracker: lease what is due and poll it.
     pub async fn track_once(&self) -> Result<usize, sqlx::Error> {
         let lease = (self.poll.as_secs_f64() * 10.0).max(10.0);

@@ -174,37 +174,14 @@ impl Runs {
                 .await
         }
         .await;
-        match outcome {
-            Ok(secret_id) => {
-                q::set_azure_id(&self.db, id, &secret_id)
-                    .await
-                    .map_err(internal)?;
-                q::log(
-                    &self.db,
-                    id,
-                    &format!("Stored the key of {endpoint} as endpoint-key in {vault}"),
-                )
-                .await
-                .map_err(internal)?;
-                q::transition(&self.db, id, "succeeded", Some("Succeeded"), None)
-                    .await
-                    .map_err(internal)?;
-            }
-            Err(e) => {
-                q::set_error(&self.db, id, &e.to_string())
-                    .await
-                    .map_err(internal)?;
-                q::transition(
-                    &self.db,
-                    id,
-                    "failed",
-                    None,
-                    Some("could not store the key"),
-                )
-                .await
-                .map_err(internal)?;
-            }
-        }
+        let result = outcome.map(|secret_id| {
+            (
+                secret_id,
+                format!("Stored the key of {endpoint} as endpoint-key in {vault}"),
+            )
+        });
+        self.finish_now(id, result, "could not store the key")
+            .await?;
         Ok((id, true))
     }
 
