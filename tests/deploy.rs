@@ -140,6 +140,39 @@ async fn train_register_deploy_shift_and_roll_back() {
         json!({"blue": 100}),
         "rollback restores the previous split"
     );
+
+    // green is retired: it takes no traffic, so it can be deleted; blue takes traffic, so it cannot.
+    let (status, err) = send(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/endpoints/{EP}/deployments/blue"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 409, "{err}");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("move its traffic"));
+    let deleted = run(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/endpoints/{EP}/deployments/green"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (deleted["status"].as_str(), deleted["azure_status"].as_str()),
+        (Some("succeeded"), Some("Deleted"))
+    );
+    let (status, _) = send(
+        &app,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/endpoints/{EP}/deployments/green"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 404);
     app.server.stop().await;
 }
 

@@ -49,6 +49,10 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/endpoints/{name}/traffic",
             axum::routing::put(set_traffic),
         )
+        .route(
+            "/api/v1/endpoints/{name}/deployments/{deployment}",
+            axum::routing::delete(delete_deployment),
+        )
         .route("/api/v1/endpoints/{name}/rollback", post(rollback))
         .route("/api/v1/aks/deployments/{name}/scale", post(scale_aks))
         .route("/api/v1/pipelines/train-deploy", post(train_deploy))
@@ -176,6 +180,20 @@ async fn create_deployment(
     Ok(accepted(
         s.runs
             .create_deployment(&name, &spec, key.as_deref())
+            .await?,
+    ))
+}
+
+/// `DELETE /api/v1/endpoints/{name}/deployments/{deployment}`: a retired deployment (no traffic).
+async fn delete_deployment(
+    State(s): State<AppState>,
+    Path((name, deployment)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs
+            .delete_deployment(&name, &deployment, None, key.as_deref())
             .await?,
     ))
 }

@@ -98,3 +98,25 @@ impl AzureClient {
         Self::json(&url, response).await
     }
 }
+
+impl AzureClient {
+    /// Deletes an Azure ML resource (202 + Location while it goes, 204 when already gone). Sent once.
+    pub async fn delete_ml(&self, path: &str) -> Result<()> {
+        let url = self.ml_url(path);
+        let auth = self.bearer(ARM_SCOPE).await?;
+        let response = self
+            .http()
+            .delete(&url)
+            .header("Authorization", auth)
+            .send()
+            .await
+            .map_err(|e| AzureError::Transport {
+                service: "Azure Machine Learning".into(),
+                reason: e.to_string(),
+            })?;
+        if !response.status().is_success() {
+            return Err(Self::api_error("Azure Machine Learning", response).await);
+        }
+        Ok(())
+    }
+}

@@ -15,6 +15,7 @@ pub const MODEL_REGISTER: &str = "model-register";
 pub const DEPLOYMENT_CREATE: &str = "deployment-create";
 pub const TRAFFIC_UPDATE: &str = "traffic-update";
 pub const ROLLBACK: &str = "rollback";
+pub const DEPLOYMENT_DELETE: &str = "deployment-delete";
 
 fn azure_refusal(e: AzureError) -> AppError {
     match e.status() {
@@ -367,6 +368,82 @@ impl Runs {
         }
     }
 
+    /// Deletes a retired deployment: one that takes no traffic (live or mirrored).
+    pub async fn delete_deployment(
+        &self,
+        endpoint: &str,
+        deployment: &str,
+        reason: Option<&str>,
+        key: Option<&str>,
+    ) -> Result<(Uuid, bool), AppError> {
+        if !azure_name_ok(endpoint) || !azure_name_ok(deployment) {
+            return Err(AppError::Invalid(
+                "endpoint and deployment: 3–32 letters, digits or hyphens, starting with a letter"
+                    .into(),
+            ));
+        }
+        let path = self.endpoint_path(endpoint);
+        let ep = self
+            .client
+            .get_ml(&path)
+            .await
+            .map_err(azure_refusal)?
+            .ok_or_else(|| AppError::NotFound(format!("There is no endpoint '{endpoint}'.")))?;
+        for map in ["traffic", "mirrorTraffic"] {
+            let weight = ep["properties"][map][deployment].as_i64().unwrap_or(0);
+            if weight > 0 {
+                return Err(AppError::Conflict(format!("Deployment '{deployment}' takes {weight}% ({map}); move its traffic before deleting it.")));
+            }
+        }
+        let dep_path = format!("{path}/deployments/{deployment}");
+        if self
+            .client
+            .get_ml(&dep_path)
+            .await
+            .map_err(azure_refusal)?
+            .is_none()
+        {
+            return Err(AppError::NotFound(format!(
+                "There is no deployment '{deployment}' in '{endpoint}'."
+            )));
+        }
+        let parameters = json!({"endpoint": endpoint, "deployment": deployment});
+        let (id, new) = self
+            .new_run(
+                DEPLOYMENT_DELETE,
+                &format!("{endpoint}/{deployment}"),
+                &parameters,
+                reason,
+                key,
+            )
+            .await?;
+        if !new {
+            return Ok((id, false));
+        }
+        match self.client.delete_ml(&dep_path).await {
+            Ok(()) => {
+                q::set_azure_id(&self.db, id, &dep_path)
+                    .await
+                    .map_err(internal)?;
+                q::log(
+                    &self.db,
+                    id,
+                    &format!("Deleting deployment {deployment} of {endpoint}"),
+                )
+                .await
+                .map_err(internal)?;
+                q::transition(&self.db, id, "running", Some("Deleting"), None)
+                    .await
+                    .map_err(internal)?;
+                q::poll_now(&self.db, id).await.map_err(internal)?;
+            }
+            Err(e) => {
+                self.fail_start(id, e).await?;
+            }
+        }
+        Ok((id, true))
+    }
+
     /// Restores the split the latest succeeded traffic change replaced.
     pub async fn rollback(
         &self,
@@ -418,6 +495,21 @@ impl Runs {
             .as_str()
             .unwrap_or("")
             .to_string();
+        if run.kind == DEPLOYMENT_DELETE {
+            let path = format!(
+                "{}/deployments/{}",
+                self.endpoint_path(endpoint),
+                p["deployment"].as_str().unwrap_or_default()
+            );
+            match self.client.get_ml(&path).await {
+                Ok(None) => {
+                    q::log(&self.db, run.id, "Finished: succeeded").await?;
+                    q::transition(&self.db, run.id, "succeeded", Some("Deleted"), None).await?;
+                }
+                Ok(Some(_)) | Err(_) => return Ok(self.poll * 2),
+            }
+            return Ok(self.poll);
+        }
         let path = match (run.kind.as_str(), phase.as_str()) {
             (DEPLOYMENT_CREATE, "deployment") => format!(
                 "{}/deployments/{}",
