@@ -48,8 +48,7 @@ impl app::api::Deployments for Services {
                 instance_count: 1,
                 reason,
             };
-            let (id, _) = self.runs.start_pipeline(&spec, key.as_deref()).await?;
-            Ok(id.to_string())
+            run_id(self.runs.start_pipeline(&spec, key.as_deref()).await)
         })
     }
 
@@ -66,16 +65,16 @@ impl app::api::Deployments for Services {
         key: Option<String>,
     ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
         Box::pin(async move {
-            let (id, _) = self
-                .runs
-                .set_traffic(
-                    &endpoint,
-                    &spec,
-                    runs::deploy::TRAFFIC_UPDATE,
-                    key.as_deref(),
-                )
-                .await?;
-            Ok(id.to_string())
+            run_id(
+                self.runs
+                    .set_traffic(
+                        &endpoint,
+                        &spec,
+                        runs::deploy::TRAFFIC_UPDATE,
+                        key.as_deref(),
+                    )
+                    .await,
+            )
         })
     }
 
@@ -85,13 +84,7 @@ impl app::api::Deployments for Services {
         reason: Option<String>,
         key: Option<String>,
     ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
-        Box::pin(async move {
-            let (id, _) = self
-                .runs
-                .rollback(&endpoint, reason, key.as_deref())
-                .await?;
-            Ok(id.to_string())
-        })
+        Box::pin(async move { run_id(self.runs.rollback(&endpoint, reason, key.as_deref()).await) })
     }
 
     fn create_deployment(
@@ -101,11 +94,11 @@ impl app::api::Deployments for Services {
         key: Option<String>,
     ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
         Box::pin(async move {
-            let (id, _) = self
-                .runs
-                .create_deployment(&endpoint, &spec, key.as_deref())
-                .await?;
-            Ok(id.to_string())
+            run_id(
+                self.runs
+                    .create_deployment(&endpoint, &spec, key.as_deref())
+                    .await,
+            )
         })
     }
 
@@ -114,11 +107,15 @@ impl app::api::Deployments for Services {
         spec: app::model::ModelSpec,
         key: Option<String>,
     ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
-        Box::pin(async move {
-            let (id, _) = self.runs.register_model(&spec, key.as_deref()).await?;
-            Ok(id.to_string())
-        })
+        Box::pin(async move { run_id(self.runs.register_model(&spec, key.as_deref()).await) })
     }
+}
+
+/// The run a page follows after an action (the first run, for a repeated idempotency key).
+fn run_id(
+    started: Result<(uuid::Uuid, bool), app::error::AppError>,
+) -> Result<String, app::error::AppError> {
+    started.map(|(id, _)| id.to_string())
 }
 
 /// What pages reach through server functions: the services, behind the app's [`app::api::Backend`].
@@ -160,11 +157,11 @@ impl app::api::Backend for Services {
         key: Option<String>,
     ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
         Box::pin(async move {
-            let (id, _) = self
-                .runs
-                .submit_training(&spec, runs::ANONYMOUS, key.as_deref())
-                .await?;
-            Ok(id.to_string())
+            run_id(
+                self.runs
+                    .submit_training(&spec, runs::ANONYMOUS, key.as_deref())
+                    .await,
+            )
         })
     }
 }

@@ -20,6 +20,15 @@ fn user_error(status: StatusCode, code: &str, message: impl Into<String>) -> Res
     arm_error(status, code, message)
 }
 
+/// Azure ML's 400 for a body that is not JSON.
+fn not_json() -> Resp {
+    user_error(
+        StatusCode::BAD_REQUEST,
+        "UserError",
+        "The request body is not valid JSON.",
+    )
+}
+
 /// When a long-running write ends and how.
 fn busy_until(o: &Object) -> Option<DateTime<Utc>> {
     o.body
@@ -158,11 +167,7 @@ pub async fn put_model_version(
     body: &Bytes,
 ) -> Resp {
     let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
-        return user_error(
-            StatusCode::BAD_REQUEST,
-            "UserError",
-            "The request body is not valid JSON.",
-        );
+        return not_json();
     };
     if v.pointer("/properties/modelUri")
         .and_then(Value::as_str)
@@ -262,11 +267,7 @@ pub async fn put_endpoint(
     body: &Bytes,
 ) -> Resp {
     let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
-        return user_error(
-            StatusCode::BAD_REQUEST,
-            "UserError",
-            "The request body is not valid JSON.",
-        );
+        return not_json();
     };
     let existing = match emu.inner.store.get(ENDPOINT, path).await {
         Ok(e) => e,
@@ -323,11 +324,7 @@ pub async fn put_deployment(
     body: &Bytes,
 ) -> Resp {
     let Ok(mut v) = serde_json::from_slice::<Value>(body) else {
-        return user_error(
-            StatusCode::BAD_REQUEST,
-            "UserError",
-            "The request body is not valid JSON.",
-        );
+        return not_json();
     };
     match emu.inner.store.get(ENDPOINT, endpoint).await {
         Ok(Some(e)) if is_busy(&e) => {

@@ -234,19 +234,6 @@ impl Runs {
         Ok((id, true))
     }
 
-    async fn fail_start(&self, id: Uuid, e: AzureError) -> Result<(Uuid, bool), AppError> {
-        q::set_error(&self.db, id, &e.to_string())
-            .await
-            .map_err(internal)?;
-        q::log(&self.db, id, &format!("Azure refused: {e}"))
-            .await
-            .map_err(internal)?;
-        q::transition(&self.db, id, "failed", None, Some("Azure refused"))
-            .await
-            .map_err(internal)?;
-        Ok((id, true))
-    }
-
     async fn put_deployment(&self, id: Uuid, p: &Value) -> Result<(), AppError> {
         let endpoint = p["endpoint"].as_str().unwrap_or_default();
         let deployment = p["deployment"].as_str().unwrap_or_default();

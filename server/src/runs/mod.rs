@@ -271,6 +271,24 @@ impl Runs {
         Ok(())
     }
 
+    /// Ends a run whose first call to Azure was refused: the error, a log line, and the failed transition.
+    pub(crate) async fn fail_start(
+        &self,
+        id: Uuid,
+        e: AzureError,
+    ) -> Result<(Uuid, bool), AppError> {
+        q::set_error(&self.db, id, &e.to_string())
+            .await
+            .map_err(internal)?;
+        q::log(&self.db, id, &format!("Azure refused: {e}"))
+            .await
+            .map_err(internal)?;
+        q::transition(&self.db, id, "failed", None, Some("Azure refused"))
+            .await
+            .map_err(internal)?;
+        Ok((id, true))
+    }
+
     /// One pass of the tracker: lease what is due and poll it.
     pub async fn track_once(&self) -> Result<usize, sqlx::Error> {
         let lease = (self.poll.as_secs_f64() * 10.0).max(10.0);

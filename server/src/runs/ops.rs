@@ -91,14 +91,7 @@ impl Runs {
                     .map_err(internal)?;
                 q::poll_now(&self.db, id).await.map_err(internal)?;
             }
-            Err(e) => {
-                q::set_error(&self.db, id, &e.to_string())
-                    .await
-                    .map_err(internal)?;
-                q::transition(&self.db, id, "failed", None, Some("refused"))
-                    .await
-                    .map_err(internal)?;
-            }
+            Err(e) => return self.fail_start(id, e).await,
         }
         Ok((id, true))
     }
@@ -160,14 +153,7 @@ impl Runs {
                     .map_err(internal)?;
                 q::poll_now(&self.db, id).await.map_err(internal)?;
             }
-            Err(e) => {
-                q::set_error(&self.db, id, &e.to_string())
-                    .await
-                    .map_err(internal)?;
-                q::transition(&self.db, id, "failed", None, Some("refused"))
-                    .await
-                    .map_err(internal)?;
-            }
+            Err(e) => return self.fail_start(id, e).await,
         }
         Ok((id, true))
     }
