@@ -227,13 +227,27 @@ async fn api_run(
 }
 
 async fn wait_for_run_page(c: &Client) {
+    wait_for_run_status(c, "succeeded").await;
+}
+
+async fn wait_for_run_status(c: &Client, status: &str) {
     c.wait()
         .at_most(Duration::from_secs(30))
-        .for_element(Locator::Css(
-            "[data-testid='run-status'] [data-status='succeeded']",
-        ))
+        .for_element(Locator::Css(&format!(
+            "[data-testid='run-status'] [data-status='{status}']"
+        )))
         .await
-        .expect("the run succeeds on its page");
+        .unwrap_or_else(|_| panic!("the run ends {status} on its page"));
+}
+
+/// Moves a slider (or types in a number field) the way a person does: the value changes, `input` fires.
+async fn slide(c: &Client, css: &str, value: i64) {
+    c.execute(
+        "const e = document.querySelector(arguments[0]); e.value = arguments[1]; e.dispatchEvent(new Event('input', {bubbles: true}));",
+        vec![serde_json::json!(css), serde_json::json!(value.to_string())],
+    )
+    .await
+    .unwrap();
 }
 
 async fn traffic_of(c: &Client, deployment: &str) -> String {
@@ -316,6 +330,75 @@ async fn traffic_is_shifted_and_rolled_back_from_the_endpoints_page() {
         (traffic_of(c, "blue").await, traffic_of(c, "green").await),
         ("100".into(), "0".into())
     );
+
+    // The slider editor checks the split as it moves; Apply waits for a valid one.
+    c.find(Locator::Css(".split-editor summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let apply = "button[data-action='apply-split']";
+    slide(c, "tr[data-slider='green'] input[type=range]", 30).await;
+    assert_eq!(text(c, "td[data-total]").await, "130%");
+    assert!(text(c, ".split-editor .problems")
+        .await
+        .contains("must total 100%"));
+    assert!(c
+        .find(Locator::Css(&format!("{apply}:disabled")))
+        .await
+        .is_ok());
+    slide(c, "tr[data-slider='blue'] input[type=range]", 70).await;
+    slide(c, "tr[data-slider='green'] input.mirror", 10).await;
+    assert!(text(c, ".split-editor .problems")
+        .await
+        .contains("cannot also be mirrored"));
+    slide(c, "tr[data-slider='green'] input.mirror", 0).await;
+    assert_eq!(text(c, "td[data-total]").await, "100%");
+    c.find(Locator::Css(&format!("{apply}:not(:disabled)")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_run_page(c).await;
+    open(c, &endpoints).await;
+    assert_eq!(
+        (traffic_of(c, "blue").await, traffic_of(c, "green").await),
+        ("70".into(), "30".into())
+    );
+
+    // A deployment Azure fails part-way: the run page says so, and the split is as it was.
+    let form = c.find(Locator::Css("form.form")).await.unwrap();
+    form.find(Locator::Css("input[name='deployment']"))
+        .await
+        .unwrap()
+        .send_keys("broken")
+        .await
+        .unwrap();
+    form.find(Locator::Css("textarea[name='environment']"))
+        .await
+        .unwrap()
+        .send_keys("EMULATOR_FAIL=true")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_run_status(c, "failed").await;
+    assert!(text(c, "main").await.contains("traffic was not changed"));
+    open(c, &endpoints).await;
+    assert_eq!(
+        (
+            traffic_of(c, "blue").await,
+            traffic_of(c, "green").await,
+            traffic_of(c, "broken").await
+        ),
+        ("70".into(), "30".into(), "0".into())
+    );
     b.client.close().await.unwrap();
     app.server.stop().await;
 }
@@ -336,7 +419,7 @@ async fn the_train_and_deploy_pipeline_is_one_click_and_watched_to_completion() 
     wait_for_run_page(c).await;
     let log = text(c, "[data-testid='run-log']").await;
     assert!(
-        log.contains("Step 4/4: store-key") && log.contains("Finished: succeeded"),
+        log.contains("Step 6/6: rollout-aks") && log.contains("Finished: succeeded"),
         "{log}"
     );
     open(c, &format!("{}/endpoints", app.url)).await;

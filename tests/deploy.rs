@@ -44,6 +44,21 @@ async fn traffic(app: &TestApp) -> Value {
     ep["properties"]["traffic"].clone()
 }
 
+async fn aks_deployment(app: &TestApp) -> Value {
+    app.http
+        .get(format!(
+            "{}/aks/mlopsnew-dev-aks/apis/apps/v1/namespaces/default/deployments/ml-inference",
+            app.emulator_url()
+        ))
+        .bearer_auth("t")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn trained_model(app: &TestApp) -> String {
     let spec = serde_json::to_value(app::model::TrainingJobSpec::seed_default()).unwrap();
     let training = run(app, reqwest::Method::POST, "/api/v1/jobs/training", spec).await;
@@ -299,7 +314,7 @@ async fn bad_input_and_busy_endpoints_are_refused_with_nothing_sent() {
         &app,
         put.clone(),
         &split,
-        &json!({"traffic": {"blue": 100}, "mirror": {"blue": 10}}),
+        &json!({"traffic": {"blue": 100}, "reason": "again"}),
     )
     .await;
     assert_eq!(status, 409, "{busy}");
@@ -444,11 +459,27 @@ async fn the_train_and_deploy_pipeline_runs_each_step_as_a_child_and_stops_at_a_
         [
             "training-job",
             "model-register",
+            "image-build",
             "deployment-create",
-            "secret-set"
+            "secret-set",
+            "aks-rollout"
         ]
     );
     assert!(children.iter().all(|(_, s)| s == "succeeded"));
+    // The image the registry built is the one AKS now runs.
+    let version: String = sqlx::query_scalar(
+        "select parameters->>'version' from runs where parent_id = $1::uuid and kind = 'model-register'",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let image = format!("mlopsnewdevacr3kxldb.azurecr.io/inference:v{version}");
+    let d = aks_deployment(&app).await;
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        image.as_str()
+    );
     assert_eq!(
         traffic(&app).await,
         json!({}),
@@ -486,5 +517,177 @@ async fn the_train_and_deploy_pipeline_runs_each_step_as_a_child_and_stops_at_a_
         .await
         .unwrap();
     assert_eq!(steps, 1, "nothing after the failed step was started");
+    app.server.stop().await;
+}
+
+#[tokio::test]
+async fn an_image_is_built_in_the_registry_and_rolled_out_to_aks_and_a_missing_image_stalls() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let post = reqwest::Method::POST;
+
+    // Bad input is refused before anything is sent.
+    for (path, body) in [
+        ("/api/v1/images/build", json!({"image": "Inference:v9"})),
+        ("/api/v1/images/build", json!({"image": "inference"})),
+        (
+            "/api/v1/images/build",
+            json!({"image": "inference:v9", "build_args": {"a b": "1"}}),
+        ),
+        (
+            "/api/v1/aks/deployments/ml-inference/rollout",
+            json!({"image": "inference:bad tag"}),
+        ),
+        (
+            "/api/v1/aks/deployments/ML_Inference/rollout",
+            json!({"image": "inference:v1"}),
+        ),
+    ] {
+        let (status, body) = send(&app, post.clone(), path, &body).await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty()),
+            "{body}"
+        );
+    }
+
+    let built = run(
+        &app,
+        post.clone(),
+        "/api/v1/images/build",
+        json!({"image": "inference:v9", "reason": "hotfix"}),
+    )
+    .await;
+    assert_eq!(
+        (built["status"].as_str(), built["azure_status"].as_str()),
+        (Some("succeeded"), Some("Succeeded")),
+        "{built}"
+    );
+    let log = log_lines(&built);
+    assert!(
+        log.iter().any(|l| l.starts_with("build │ ")
+            && l.contains("Successfully tagged mlopsnewdevacr3kxldb.azurecr.io/inference:v9")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("Pushed mlopsnewdevacr3kxldb.azurecr.io/inference:v9@sha256:")),
+        "{log:?}"
+    );
+
+    let failing = run(
+        &app,
+        post.clone(),
+        "/api/v1/images/build",
+        json!({"image": "inference:v10", "build_args": {"EMULATOR_FAIL": "true"}}),
+    )
+    .await;
+    assert_eq!(failing["status"], "failed", "{failing}");
+    assert!(failing["error"].as_str().unwrap().contains("build log"));
+    assert!(log_lines(&failing)
+        .iter()
+        .any(|l| l.contains("did not complete successfully")));
+
+    let rolled = run(
+        &app,
+        post.clone(),
+        "/api/v1/aks/deployments/ml-inference/rollout",
+        json!({"image": "inference:v9"}),
+    )
+    .await;
+    assert_eq!(rolled["status"], "succeeded", "{rolled}");
+    let d = aks_deployment(&app).await;
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "mlopsnewdevacr3kxldb.azurecr.io/inference:v9"
+    );
+    assert_eq!(d["status"]["readyReplicas"], d["spec"]["replicas"]);
+    assert!(log_lines(&rolled)
+        .iter()
+        .any(|l| l.contains("successfully rolled out")));
+
+    // v10 never made it to the registry: its pods cannot pull it and the rollout stalls.
+    let stalled = run(
+        &app,
+        post,
+        "/api/v1/aks/deployments/ml-inference/rollout",
+        json!({"image": "inference:v10"}),
+    )
+    .await;
+    assert_eq!(
+        (stalled["status"].as_str(), stalled["azure_status"].as_str()),
+        (Some("failed"), Some("ProgressDeadlineExceeded")),
+        "{stalled}"
+    );
+    assert!(stalled["error"].as_str().unwrap().contains("inference:v10"));
+    app.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_deployment_azure_fails_leaves_traffic_alone_and_its_container_log_is_kept() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let post = reqwest::Method::POST;
+    let training = trained_model(&app).await;
+    let model = run(
+        &app,
+        post.clone(),
+        "/api/v1/models",
+        json!({"training_run": training}),
+    )
+    .await;
+    let version = model["parameters"]["version"].as_str().unwrap().to_string();
+    let blue = run(&app, post.clone(), &format!("/api/v1/endpoints/{EP}/deployments"),
+        json!({"deployment": "blue", "model": format!("diabetes-classifier:{version}"), "instance_count": 1})).await;
+    assert_eq!(blue["status"], "succeeded", "{blue}");
+    assert!(
+        log_lines(&blue)
+            .iter()
+            .any(|l| l.starts_with("container │ ") && l.contains("init() complete")),
+        "{blue}"
+    );
+    let shifted = run(
+        &app,
+        reqwest::Method::PUT,
+        &format!("/api/v1/endpoints/{EP}/traffic"),
+        json!({"traffic": {"blue": 100}}),
+    )
+    .await;
+    assert_eq!(shifted["status"], "succeeded");
+
+    // Azure answers the PUT, then the deployment fails mid-operation (its container never boots).
+    let pool = db.pool().await;
+    let before = traffic(&app).await;
+    let (status, accepted) = send(&app, post, &format!("/api/v1/endpoints/{EP}/deployments"),
+        &json!({"deployment": "green", "model": format!("diabetes-classifier:{version}"), "instance_count": 1,
+                "environment_variables": {"EMULATOR_FAIL": "true"}})).await;
+    assert_eq!(status, 202, "{accepted}");
+    let green = app.finished(accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (green["status"].as_str(), green["azure_status"].as_str()),
+        (Some("failed"), Some("Failed")),
+        "{green}"
+    );
+    assert!(green["error"]
+        .as_str()
+        .unwrap()
+        .contains("traffic was not changed"));
+    assert!(
+        log_lines(&green)
+            .iter()
+            .any(|l| l.contains("Worker failed to boot")),
+        "{green}"
+    );
+    assert_eq!(traffic(&app).await, before);
+    let transitions: Vec<String> = sqlx::query_scalar(
+        "select status from run_transitions where run_id = $1::uuid order by at, id",
+    )
+    .bind(green["id"].as_str().unwrap())
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(transitions.last().map(String::as_str), Some("failed"));
     app.server.stop().await;
 }

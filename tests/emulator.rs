@@ -389,3 +389,133 @@ async fn key_vault_takes_new_secret_versions_and_still_lists_no_values() {
     assert!(list.contains("endpoint-key") && !list.contains("s3cr3t-value-for-test"));
     emu.stop().await;
 }
+
+#[tokio::test]
+async fn acr_builds_push_their_tag_when_they_succeed_and_logs_are_readable() {
+    let db = TestDb::new().await;
+    let emu = StandaloneEmulator::start_with(&db, Duration::from_millis(400)).await;
+    let registry =
+        format!("{RG}/providers/Microsoft.ContainerRegistry/registries/mlopsnewdevacr3kxldb");
+    let c = client(&emu.url);
+    let login = "mlopsnewdevacr3kxldb.azurecr.io";
+
+    // Refused like the service: a request type it does not run, no image names.
+    for bad in [
+        json!({"type": "FileTaskRunRequest", "taskFilePath": "acr-task.yaml", "platform": {"os": "Linux"}}),
+        json!({"type": "DockerBuildRequest", "imageNames": [], "dockerFilePath": "Dockerfile", "sourceLocation": "src", "platform": {"os": "Linux"}}),
+        json!({"type": "DockerBuildRequest", "imageNames": ["Bad:tag"], "dockerFilePath": "Dockerfile", "sourceLocation": "src", "platform": {"os": "Linux"}}),
+    ] {
+        let (status, body) = answer(
+            emu.call(
+                Method::POST,
+                &format!("{registry}/scheduleRun?api-version=2019-06-01-preview"),
+                true,
+                Some(&bad),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("InvalidParameter")),
+            "{body}"
+        );
+    }
+
+    let request = json!({"type": "DockerBuildRequest", "imageNames": ["inference:v7"], "isPushEnabled": true,
+        "sourceLocation": "src/inference", "dockerFilePath": "Dockerfile", "platform": {"os": "Linux"}});
+    let queued = c.acr_schedule_run(&registry, &request).await.unwrap();
+    let run = queued["name"].as_str().unwrap().to_string();
+    assert_eq!(queued["properties"]["status"], "Queued");
+    assert!(queued["id"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/runs/{run}")));
+    let tags = c
+        .acr_tags("mlopsnewdevacr3kxldb", login, "inference")
+        .await
+        .unwrap();
+    assert!(
+        !tags.tags.iter().any(|t| t.name == "v7"),
+        "not pushed before the build ends"
+    );
+
+    wait_for("the build to succeed", Duration::from_secs(10), || {
+        let (c, registry, run) = (&c, &registry, &run);
+        async move {
+            let v = c.acr_run(registry, run).await.unwrap();
+            v["properties"]["status"] == "Succeeded"
+        }
+    })
+    .await;
+    let done = c.acr_run(&registry, &run).await.unwrap();
+    assert_eq!(done["properties"]["outputImages"][0]["tag"], "v7");
+    let tags = c
+        .acr_tags("mlopsnewdevacr3kxldb", login, "inference")
+        .await
+        .unwrap();
+    assert!(
+        tags.tags.iter().any(|t| t.name == "v7"),
+        "pushed once it succeeded"
+    );
+    let log = c.acr_run_log(&registry, &run).await.unwrap();
+    assert!(
+        log.contains(&format!("Successfully tagged {login}/inference:v7")),
+        "{log}"
+    );
+    let list = emu
+        .get_json(&format!("{registry}/runs?api-version=2019-06-01-preview"))
+        .await;
+    assert_eq!(list["value"][0]["name"], run.as_str());
+    emu.stop().await;
+}
+
+#[tokio::test]
+async fn job_logs_and_deployment_logs_read_like_azure() {
+    let db = TestDb::new().await;
+    let emu = StandaloneEmulator::start_with(&db, Duration::from_millis(60)).await;
+    let ws =
+        format!("{RG}/providers/Microsoft.MachineLearningServices/workspaces/mlopsnew-dev-mlw");
+    let c = client(&emu.url);
+    let job: mlops_console::azure::wire::Job = serde_json::from_value(json!({"properties": {
+        "jobType": "Command", "command": "python train.py", "environmentId": "azureml:sklearn-env:1",
+        "computeId": format!("{ws}/computes/cpu-cluster"), "inputs": {"training_data": {"jobInputType": "uri_folder", "uri": "azureml:diabetes-data:1"}}}}))
+    .unwrap();
+    c.create_job(&ws, "log-job", &job).await.unwrap();
+    assert_eq!(
+        c.job_log(&ws, "log-job").await.unwrap(),
+        "",
+        "nothing before it starts"
+    );
+    tokio::time::sleep(Duration::from_millis(60 * 8)).await;
+    let log = c.job_log(&ws, "log-job").await.unwrap();
+    assert!(
+        log.contains("Input training_data: azureml:diabetes-data:1")
+            && log.contains("epoch 4: loss=")
+            && log.ends_with("Run completed\n"),
+        "{log}"
+    );
+    let missing = emu
+        .get(&format!(
+            "/mlflow/v2.0{ws}/get-artifact?path=outputs/nothing&run_uuid=log-job"
+        ))
+        .await;
+    assert_eq!(missing.status(), 404);
+
+    let deployment = format!("{ws}/onlineEndpoints/none/deployments/none");
+    let (status, body) = answer(
+        emu.call(
+            Method::POST,
+            &format!("{deployment}/getLogs?api-version=2025-09-01"),
+            true,
+            Some(&json!({"tail": 10})),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("ResourceNotFound"))
+    );
+    emu.stop().await;
+}

@@ -100,6 +100,30 @@ async fn a_training_job_runs_to_completion_on_record() {
         log.iter().any(|l| l.starts_with("Submitting command job"))
             && log.iter().any(|l| l.contains("Finished: succeeded"))
     );
+    // The job's own log streams in as it runs, each line once, all of it before the end.
+    let job_log: Vec<&String> = log.iter().filter(|l| l.starts_with("std_log │ ")).collect();
+    assert!(
+        job_log.iter().any(|l| l.contains("epoch 1: loss=")),
+        "{log:?}"
+    );
+    assert_eq!(
+        job_log.last().map(|l| l.as_str()),
+        Some("std_log │ Run completed"),
+        "{log:?}"
+    );
+    let mut unique = job_log.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), job_log.len(), "no line twice: {log:?}");
+    let end = log
+        .iter()
+        .position(|l| l.contains("Finished: succeeded"))
+        .unwrap();
+    assert!(
+        log.iter()
+            .position(|l| l == "std_log │ Run completed")
+            .unwrap()
+            < end
+    );
 
     // The run page shows it.
     let (code, html) = app.text(&format!("/runs/{id}")).await;
@@ -336,5 +360,38 @@ async fn runs_list_filters_and_pages_by_keyset() {
     let (status, html) = app.text("/runs?status=succeeded").await;
     assert_eq!(status, 200);
     assert!(html.contains(&ids[0][..8]));
+    app.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_throttling_storm_slows_the_tracker_but_loses_and_repeats_nothing() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    // Every read of any job is throttled for a while, with Azure's Retry-After.
+    let fault = json!({"path": "/subscriptions/*/jobs/*", "method": "GET", "status": 429, "retry_after": 1, "times": 6});
+    let armed = app
+        .http
+        .post(format!("{}/_emulator/faults", app.emulator_url()))
+        .json(&fault)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(armed.status(), 201);
+    let (status, accepted) = submit(&app, &spec(), None).await;
+    assert_eq!(status, 202, "{accepted}");
+    let run = app.finished(accepted["run_id"].as_str().unwrap()).await;
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_on_path(&run);
+    let faults: Value = app
+        .http
+        .get(format!("{}/_emulator/faults", app.emulator_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // A fault leaves the list once it has been applied `times` times: all six throttles were met.
+    assert_eq!(faults["value"], json!([]), "the storm was met: {faults}");
     app.server.stop().await;
 }

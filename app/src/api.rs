@@ -131,13 +131,15 @@ pub async fn list_endpoints() -> Result<Vec<crate::model::EndpointView>, AppErro
 pub async fn set_traffic(
     endpoint: String,
     split: String,
+    #[server(default)] mirror: String,
     reason_text: String,
     idempotency_key: String,
 ) -> Result<String, AppError> {
     let traffic = crate::model::parse_split(&split).map_err(AppError::Invalid)?;
+    let mirror = crate::model::parse_split(&mirror).map_err(AppError::Invalid)?;
     let spec = crate::model::TrafficSpec {
         traffic,
-        mirror: Default::default(),
+        mirror,
         reason: reason(reason_text),
     };
     deployments()?
@@ -162,17 +164,20 @@ pub async fn add_deployment(
     deployment: String,
     model: String,
     instance_count: String,
+    #[server(default)] environment: String,
     idempotency_key: String,
 ) -> Result<String, AppError> {
     let instance_count = instance_count
         .trim()
         .parse::<i64>()
         .map_err(|_| AppError::Invalid("instance_count: a whole number".into()))?;
+    let environment_variables = crate::model::parse_env(&environment).map_err(AppError::Invalid)?;
     let spec = crate::model::DeploymentSpec {
         deployment,
         model,
         instance_type: "Standard_DS2_v2".into(),
         instance_count,
+        environment_variables,
         reason: None,
     };
     deployments()?

@@ -718,8 +718,41 @@ pub struct DeploymentSpec {
     pub instance_type: String,
     #[serde(default = "one")]
     pub instance_count: i64,
+    /// The container's environment (`properties.environmentVariables`).
+    #[serde(default)]
+    pub environment_variables: BTreeMap<String, String>,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// An environment variable name as the container runtime takes it.
+pub fn env_name_ok(name: &str) -> bool {
+    name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `KEY=value` lines (blank lines ignored) as a map; the error names the first bad line.
+pub fn parse_env(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((k, v)) if env_name_ok(k.trim()) => {
+                out.insert(k.trim().to_string(), v.trim().to_string());
+            }
+            _ => {
+                return Err(format!(
+                    "environment: line {} is not NAME=value (NAME of letters, digits and _)",
+                    n + 1
+                ))
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn default_instance_type() -> String {
@@ -760,6 +793,14 @@ impl TrafficSpec {
             if *w > 50 {
                 p.push(format!("mirror {name}: at most 50% can be mirrored"));
             }
+            if *w > 0 && self.traffic.get(name).is_some_and(|live| *live > 0) {
+                p.push(format!(
+                    "mirror {name}: a deployment that takes live traffic cannot also be mirrored to"
+                ));
+            }
+        }
+        if self.mirror.values().filter(|w| **w > 0).count() > 1 {
+            p.push("mirror: traffic can be mirrored to one deployment only".into());
         }
         p
     }

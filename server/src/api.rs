@@ -55,6 +55,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/endpoints/{name}/rollback", post(rollback))
         .route("/api/v1/aks/deployments/{name}/scale", post(scale_aks))
+        .route("/api/v1/aks/deployments/{name}/rollout", post(rollout_aks))
+        .route("/api/v1/images/build", post(build_image))
         .route("/api/v1/pipelines/train-deploy", post(train_deploy))
         .route("/api/v1/runbooks/{name}/start", post(start_runbook))
         .route("/api/v1/runs", get(list_runs))
@@ -290,6 +292,56 @@ fn empty_object() -> serde_json::Value {
 }
 
 /// `POST /api/v1/runbooks/{name}/start`: `{parameters?, reason?}`.
+#[derive(serde::Deserialize)]
+struct RolloutBody {
+    image: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/aks/deployments/{name}/rollout` with `{"image": "inference:v3"}`.
+async fn rollout_aks(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody<RolloutBody>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs
+            .rollout_aks(&name, &body.image, body.reason.as_deref(), key.as_deref())
+            .await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct BuildBody {
+    image: String,
+    #[serde(default)]
+    build_args: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/v1/images/build` with `{"image": "inference:v3", "build_args": {}}`.
+async fn build_image(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    JsonBody(body): JsonBody<BuildBody>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    Ok(accepted(
+        s.runs
+            .build_image(
+                &body.image,
+                &body.build_args,
+                body.reason.as_deref(),
+                key.as_deref(),
+            )
+            .await?,
+    ))
+}
+
 async fn start_runbook(
     State(s): State<AppState>,
     Path(name): Path<String>,

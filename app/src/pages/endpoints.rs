@@ -3,9 +3,10 @@
 
 use crate::api::{list_endpoints, AddDeployment, RollbackTraffic, SetTraffic, TrainAndDeploy};
 use crate::components::{ErrorPanel, Loading, Shell};
-use crate::model::EndpointView;
+use crate::model::{EndpointView, TrafficSpec};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
+use std::collections::BTreeMap;
 
 /// Goes to the run an action started, once it answers.
 fn follow<T>(action: ServerAction<T>)
@@ -55,7 +56,7 @@ pub fn EndpointsPage() -> impl IntoView {
                     <input type="hidden" name="reason_text" value=""/>
                     <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
                     <button type="submit" class="button" data-action="train-deploy" disabled=move || pipeline.pending().get()
-                        title="Train, register the model, deploy it to ml-endpoint-staging at 0% and store the endpoint key">
+                        title="Train, register the model, build its image, deploy it to ml-endpoint-staging at 0%, store the endpoint key and roll the image out to AKS">
                         "Train and deploy"
                     </button>
                 </ActionForm>
@@ -86,6 +87,8 @@ pub fn EndpointsPage() -> impl IntoView {
                     <label>"Deployment"<input name="deployment" required placeholder="green"/></label>
                     <label>"Model (name:version)"<input name="model" required value="diabetes-classifier:1"/></label>
                     <label>"Instances"<input name="instance_count" type="number" min="1" max="20" value="1"/></label>
+                    <label class="wide">"Environment variables (NAME=value, one per line)"
+                        <textarea name="environment" rows="2" class="mono" placeholder="LOG_LEVEL=info"></textarea></label>
                     <div class="wide"><button type="submit" class="button" disabled=move || add.pending().get()>"Deploy"</button></div>
                 </ActionForm>
             </section>
@@ -104,9 +107,11 @@ fn EndpointCard(
         state,
         scoring_uri,
         traffic,
-        mirror: _,
+        mirror,
         deployments,
     } = ep;
+    let editor_names: Vec<String> = deployments.iter().map(|d| d.name.clone()).collect();
+    let editor = view! { <SplitEditor endpoint=name.clone() names=editor_names traffic=traffic.clone() mirror set_traffic/> };
     let rows = deployments
         .iter()
         .map(|d| {
@@ -158,6 +163,7 @@ fn EndpointCard(
                 <thead><tr><th>"Deployment"</th><th>"Model"</th><th>"Instances"</th><th>"State"</th><th>"Traffic"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            {editor}
             <div class="actions">
                 {presets}
                 <ActionForm action=set_traffic attr:class="inline">
@@ -176,4 +182,104 @@ fn EndpointCard(
             </div>
         </section>
     }
+}
+
+fn as_text(map: &BTreeMap<String, i64>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Sliders for the live split and the mirror: the total and every rule are checked as they move (the
+/// same checks the server makes), and Apply stays disabled until the split is valid.
+#[component]
+fn SplitEditor(
+    endpoint: String,
+    names: Vec<String>,
+    traffic: BTreeMap<String, i64>,
+    mirror: BTreeMap<String, i64>,
+    set_traffic: ServerAction<SetTraffic>,
+) -> impl IntoView {
+    if names.is_empty() {
+        return ().into_any();
+    }
+    let live = RwSignal::new(
+        names
+            .iter()
+            .map(|n| (n.clone(), traffic.get(n).copied().unwrap_or(0)))
+            .collect::<BTreeMap<_, _>>(),
+    );
+    let mirrored = RwSignal::new(
+        names
+            .iter()
+            .map(|n| (n.clone(), mirror.get(n).copied().unwrap_or(0)))
+            .collect::<BTreeMap<_, _>>(),
+    );
+    let spec = move || TrafficSpec {
+        traffic: live.get(),
+        mirror: mirrored.get().into_iter().filter(|(_, w)| *w > 0).collect(),
+        reason: None,
+    };
+    let problems = move || spec().problems();
+    let total = move || live.get().values().sum::<i64>();
+    let rows = names
+        .into_iter()
+        .map(|n| {
+            let (a, b, c, d) = (n.clone(), n.clone(), n.clone(), n.clone());
+            view! {
+                <tr data-slider=n.clone()>
+                    <td class="mono">{n.clone()}</td>
+                    <td>
+                        <input type="range" min="0" max="100" step="1" aria-label=format!("{n} traffic")
+                            prop:value=move || live.get().get(&a).copied().unwrap_or(0).to_string()
+                            on:input=move |ev| {
+                                let w = event_target_value(&ev).parse().unwrap_or(0);
+                                live.update(|m| { m.insert(b.clone(), w); });
+                            }/>
+                    </td>
+                    <td class="num" data-live=n.clone()>{move || format!("{}%", live.get().get(&c).copied().unwrap_or(0))}</td>
+                    <td>
+                        <input type="number" min="0" max="50" step="1" class="mirror" aria-label=format!("{n} mirror")
+                            prop:value=move || mirrored.get().get(&d).copied().unwrap_or(0).to_string()
+                            on:input={
+                                let n = n.clone();
+                                move |ev| {
+                                    let w = event_target_value(&ev).parse().unwrap_or(0);
+                                    mirrored.update(|m| { m.insert(n.clone(), w); });
+                                }
+                            }/>
+                        "%"
+                    </td>
+                </tr>
+            }
+        })
+        .collect_view();
+    view! {
+        <details class="split-editor">
+            <summary>"Edit split and mirror"</summary>
+            <table class="grid">
+                <thead><tr><th>"Deployment"</th><th>"Live traffic"</th><th></th><th>"Mirror (≤ 50%)"</th></tr></thead>
+                <tbody>{rows}</tbody>
+                <tfoot><tr>
+                    <td>"Total"</td><td></td>
+                    <td class="num" data-total="" class:bad=move || total() != 100>{move || format!("{}%", total())}</td>
+                    <td></td>
+                </tr></tfoot>
+            </table>
+            <ul class="problems" role="alert">
+                {move || problems().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
+            </ul>
+            <ActionForm action=set_traffic attr:class="inline">
+                <input type="hidden" name="endpoint" value=endpoint/>
+                <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
+                <input type="hidden" name="split" prop:value=move || as_text(&spec().traffic)/>
+                <input type="hidden" name="mirror" prop:value=move || as_text(&spec().mirror)/>
+                <input name="reason_text" placeholder="reason" size="20"/>
+                <button type="submit" class="button" data-action="apply-split"
+                    disabled=move || !problems().is_empty() || set_traffic.pending().get()>"Apply"</button>
+            </ActionForm>
+        </details>
+    }
+    .into_any()
 }

@@ -39,6 +39,15 @@ impl AzureClient {
         );
         self.get_json(&url, ARM_SCOPE).await
     }
+
+    /// The job's log so far (`user_logs/std_log.txt` among its MLflow artifacts); empty before it starts.
+    pub async fn job_log(&self, workspace_id: &str, name: &str) -> Result<String> {
+        let url = format!(
+            "{}/mlflow/v2.0{workspace_id}/get-artifact?path=user_logs/std_log.txt&run_uuid={name}",
+            self.endpoints().mlflow
+        );
+        self.get_text(&url, ARM_SCOPE).await
+    }
 }
 
 impl AzureClient {
@@ -48,23 +57,14 @@ impl AzureClient {
 
     /// A write: sent once. Azure's refusals (409 busy, 400 invalid) come back as [`AzureError::Api`].
     pub async fn put_ml(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
-        let url = self.ml_url(path);
-        let auth = self.bearer(ARM_SCOPE).await?;
-        let response = self
-            .http()
-            .put(&url)
-            .header("Authorization", auth)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| AzureError::Transport {
-                service: "Azure Machine Learning".into(),
-                reason: e.to_string(),
-            })?;
-        if !response.status().is_success() {
-            return Err(Self::api_error("Azure Machine Learning", response).await);
-        }
-        Self::json(&url, response).await
+        self.send_write(
+            "Azure Machine Learning",
+            reqwest::Method::PUT,
+            &self.ml_url(path),
+            ARM_SCOPE,
+            Some(body),
+        )
+        .await
     }
 
     /// A read of any Azure ML resource; `None` when it does not exist.
@@ -102,21 +102,35 @@ impl AzureClient {
 impl AzureClient {
     /// Deletes an Azure ML resource (202 + Location while it goes, 204 when already gone). Sent once.
     pub async fn delete_ml(&self, path: &str) -> Result<()> {
-        let url = self.ml_url(path);
+        self.send_write(
+            "Azure Machine Learning",
+            reqwest::Method::DELETE,
+            &self.ml_url(path),
+            ARM_SCOPE,
+            None,
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST {deployment}/getLogs`: the last `tail` lines of the inference server's container log.
+    pub async fn deployment_logs(&self, deployment_path: &str, tail: u32) -> Result<String> {
+        let url = format!(
+            "{}{deployment_path}/getLogs?api-version={ML_API}",
+            self.endpoints().arm
+        );
         let auth = self.bearer(ARM_SCOPE).await?;
+        let body = serde_json::json!({"containerType": "InferenceServer", "tail": tail});
+        // Reading logs changes nothing, so it is retried like a read.
         let response = self
-            .http()
-            .delete(&url)
-            .header("Authorization", auth)
-            .send()
-            .await
-            .map_err(|e| AzureError::Transport {
-                service: "Azure Machine Learning".into(),
-                reason: e.to_string(),
-            })?;
-        if !response.status().is_success() {
-            return Err(Self::api_error("Azure Machine Learning", response).await);
-        }
-        Ok(())
+            .send_read(&url, || {
+                self.http()
+                    .post(&url)
+                    .header("Authorization", &auth)
+                    .json(&body)
+            })
+            .await?;
+        let v: serde_json::Value = Self::json(&url, response).await?;
+        Ok(v["content"].as_str().unwrap_or_default().to_string())
     }
 }

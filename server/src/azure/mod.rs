@@ -254,6 +254,53 @@ impl AzureClient {
         Self::json(url, response).await
     }
 
+    /// GET a text document (logs, runbook output) with a token for `scope`.
+    pub async fn get_text(&self, url: &str, scope: &str) -> Result<String> {
+        let auth = self.bearer(scope).await?;
+        let response = self
+            .send_read(url, || self.http.get(url).header("Authorization", &auth))
+            .await?;
+        response.text().await.map_err(|e| AzureError::Transport {
+            service: service_of(url),
+            reason: transport_reason(&e),
+        })
+    }
+
+    /// A write (PUT, POST, PATCH, DELETE) with a JSON body: sent once, never retried blindly. Azure's
+    /// refusals (409 busy, 400 invalid) come back as [`AzureError::Api`]; an empty answer reads as `null`.
+    pub(crate) async fn send_write(
+        &self,
+        service: &str,
+        method: reqwest::Method,
+        url: &str,
+        scope: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let auth = self.bearer(scope).await?;
+        let mut request = self.http.request(method, url).header("Authorization", auth);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| AzureError::Transport {
+            service: service.to_string(),
+            reason: transport_reason(&e),
+        })?;
+        if !response.status().is_success() {
+            return Err(Self::api_error(service, response).await);
+        }
+        let bytes = response.bytes().await.map_err(|e| AzureError::Transport {
+            service: service.to_string(),
+            reason: transport_reason(&e),
+        })?;
+        if bytes.is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_slice(&bytes).map_err(|e| AzureError::Decode {
+            service: service.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
     /// Every item of an ARM-style list, following `nextLink` until it is missing or null.
     pub async fn list_all<T: DeserializeOwned>(&self, first: &str, scope: &str) -> Result<Vec<T>> {
         let mut items = Vec::new();

@@ -9,6 +9,8 @@ use serde_json::Value;
 /// The AKS server application: tokens for Entra-integrated clusters' API servers are issued for it.
 pub const AKS_SCOPE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 pub const AUTOMATION_API: &str = "2024-10-23";
+/// ACR Tasks (runs, scheduleRun).
+pub const ACR_TASKS_API: &str = "2019-06-01-preview";
 
 impl AzureClient {
     /// The cluster's API server: under the emulator's `/aks/{cluster}`, or the cluster's FQDN in Azure.
@@ -80,6 +82,23 @@ impl AzureClient {
         .await
     }
 
+    /// `PUT …/deployments/{name}`: replaces the Deployment, which rolls out a changed pod template. Sent once.
+    pub async fn kube_apply(
+        &self,
+        cluster_id: &str,
+        ns: &str,
+        name: &str,
+        deployment: Value,
+    ) -> Result<Value> {
+        self.kube(
+            reqwest::Method::PUT,
+            cluster_id,
+            &format!("/apis/apps/v1/namespaces/{ns}/deployments/{name}"),
+            Some(deployment),
+        )
+        .await
+    }
+
     /// `PATCH …/deployments/{name}/scale` with `{"spec":{"replicas":n}}`. A write: sent once.
     pub async fn kube_scale(
         &self,
@@ -110,23 +129,15 @@ impl AzureClient {
             "{}{account_id}/jobs/{job}?api-version={AUTOMATION_API}",
             self.endpoints().arm
         );
-        let auth = self.bearer(ARM_SCOPE).await?;
         let body = serde_json::json!({"properties": {"runbook": {"name": runbook}, "parameters": parameters, "runOn": ""}});
-        let r = self
-            .http()
-            .put(&url)
-            .header("Authorization", auth)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| AzureError::Transport {
-                service: "Azure Automation".into(),
-                reason: e.to_string(),
-            })?;
-        if !r.status().is_success() {
-            return Err(Self::api_error("Azure Automation", r).await);
-        }
-        Self::json(&url, r).await
+        self.send_write(
+            "Azure Automation",
+            reqwest::Method::PUT,
+            &url,
+            ARM_SCOPE,
+            Some(&body),
+        )
+        .await
     }
 
     pub async fn runbook_job(&self, account_id: &str, job: &str) -> Result<Value> {
@@ -143,16 +154,7 @@ impl AzureClient {
             "{}{account_id}/jobs/{job}/output?api-version={AUTOMATION_API}",
             self.endpoints().arm
         );
-        let auth = self.bearer(ARM_SCOPE).await?;
-        let r = self
-            .send_read(&url, || {
-                self.http().get(&url).header("Authorization", &auth)
-            })
-            .await?;
-        r.text().await.map_err(|e| AzureError::Transport {
-            service: "Azure Automation".into(),
-            reason: e.to_string(),
-        })
+        self.get_text(&url, ARM_SCOPE).await
     }
 }
 
@@ -167,5 +169,52 @@ async fn kube_error(r: reqwest::Response) -> AzureError {
         message: body["message"].as_str().unwrap_or_default().to_string(),
         request_id: None,
         retry_after: None,
+    }
+}
+
+impl AzureClient {
+    /// `POST {registry}/scheduleRun`: an ACR Tasks quick build (`az acr build`). A write: sent once.
+    pub async fn acr_schedule_run(&self, registry_id: &str, request: &Value) -> Result<Value> {
+        let url = format!(
+            "{}{registry_id}/scheduleRun?api-version={ACR_TASKS_API}",
+            self.endpoints().arm
+        );
+        self.send_write(
+            "Azure Container Registry",
+            reqwest::Method::POST,
+            &url,
+            ARM_SCOPE,
+            Some(request),
+        )
+        .await
+    }
+
+    pub async fn acr_run(&self, registry_id: &str, run_id: &str) -> Result<Value> {
+        let url = format!(
+            "{}{registry_id}/runs/{run_id}?api-version={ACR_TASKS_API}",
+            self.endpoints().arm
+        );
+        self.get_json(&url, ARM_SCOPE).await
+    }
+
+    /// The build log so far: `listLogSasUrl` links to a blob readable with its SAS alone.
+    pub async fn acr_run_log(&self, registry_id: &str, run_id: &str) -> Result<String> {
+        let url = format!(
+            "{}{registry_id}/runs/{run_id}/listLogSasUrl?api-version={ACR_TASKS_API}",
+            self.endpoints().arm
+        );
+        let auth = self.bearer(ARM_SCOPE).await?;
+        let link = self
+            .send_read(&url, || {
+                self.http().post(&url).header("Authorization", &auth)
+            })
+            .await?;
+        let link: Value = Self::json(&url, link).await?;
+        let blob = link["logLink"].as_str().unwrap_or_default().to_string();
+        let response = self.send_read(&blob, || self.http().get(&blob)).await?;
+        response.text().await.map_err(|e| AzureError::Transport {
+            service: "Azure Storage".into(),
+            reason: e.to_string(),
+        })
     }
 }

@@ -115,6 +115,69 @@ pub async fn log(db: impl PgExecutor<'_>, id: Uuid, line: &str) -> Result<(), sq
     Ok(())
 }
 
+/// Appends the lines of an Azure-side log that are new since the last call: `text` is the whole log so
+/// far, `counter` the outputs field that remembers how many lines were taken. One transaction, so a
+/// crash never repeats or loses a line.
+pub async fn append_stream(
+    db: &sqlx::PgPool,
+    id: Uuid,
+    counter: &str,
+    prefix: &str,
+    text: &str,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let seen = sqlx::query_scalar!(
+        "select coalesce((outputs ->> $2)::bigint, 0) from runs where id = $1 for update",
+        id,
+        counter
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .flatten()
+    .unwrap_or(0)
+    .max(0) as usize;
+    let lines: Vec<String> = text
+        .lines()
+        .skip(seen)
+        .map(|l| format!("{prefix}{l}"))
+        .collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    sqlx::query!(
+        "insert into run_logs (run_id, line) select $1, l from unnest($2::text[]) with ordinality as t(l, n) order by n",
+        id,
+        &lines
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "update runs set outputs = outputs || jsonb_build_object($2::text, $3::bigint), updated_at = now() where id = $1",
+        id,
+        counter,
+        (seen + lines.len()) as i64
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Sets the fields of `patch` in the run's outputs, keeping the others.
+pub async fn merge_outputs(
+    db: impl PgExecutor<'_>,
+    id: Uuid,
+    patch: &serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "update runs set outputs = outputs || $2, updated_at = now() where id = $1",
+        id,
+        patch
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 pub async fn set_azure_id(
     db: impl PgExecutor<'_>,
     id: Uuid,

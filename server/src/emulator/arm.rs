@@ -146,6 +146,21 @@ pub async fn dispatch(
         (Method::GET, [.., "automationaccounts", _, "jobs", _, "output"]) => {
             super::automation::output(&emu, &parent_of(&path, 1)).await
         }
+        (Method::POST, [.., "microsoft.containerregistry", "registries", _, "schedulerun"]) => {
+            super::acr::schedule_run(&emu, &parent_of(&path, 1), &body).await
+        }
+        (Method::GET, [.., "microsoft.containerregistry", "registries", _, "runs"]) => {
+            super::acr::list_runs(&emu, &parent_of(&path, 1)).await
+        }
+        (Method::GET, [.., "microsoft.containerregistry", "registries", _, "runs", _]) => {
+            super::acr::get_run(&emu, &path).await
+        }
+        (Method::POST, [.., "registries", _, "runs", _, "listlogsasurl"]) => {
+            super::acr::log_link(&emu, &headers, &parent_of(&path, 1)).await
+        }
+        (Method::POST, [.., "onlineendpoints", _, "deployments", _, "getlogs"]) => {
+            online::get_logs(&emu, &parent_of(&path, 1), &body).await
+        }
         (Method::GET, ["subscriptions"]) => {
             Json(json!({"value": [subscription(&emu)], "nextLink": null})).into_response()
         }

@@ -209,8 +209,14 @@ pub async fn acr_catalog(
         Ok(r) => r,
         Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     };
+    let now = chrono::Utc::now();
     let mut names: Vec<String> = repos
         .iter()
+        .filter(|o| {
+            o.body["tags"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| super::acr::tag_visible(t, now)))
+        })
         .filter_map(|o| o.body["name"].as_str().map(str::to_string))
         .collect();
     names.sort();
@@ -259,7 +265,17 @@ pub async fn acr_tags(
         .await
         .unwrap_or_default();
     match repos.into_iter().find(|o| o.key == key.to_ascii_lowercase()) {
-        Some(o) => Json(json!({"registry": format!("{registry}.azurecr.io"), "imageName": repo, "tags": o.body["tags"]})).into_response(),
+        Some(o) => {
+            let now = chrono::Utc::now();
+            let mut tags: Vec<&Value> = o.body["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| super::acr::tag_visible(t, now))
+                .collect();
+            tags.sort_by(|a, b| b["createdTime"].as_str().cmp(&a["createdTime"].as_str()));
+            Json(json!({"registry": format!("{registry}.azurecr.io"), "imageName": repo, "tags": tags})).into_response()
+        }
         None => (StatusCode::NOT_FOUND, Json(json!({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}))).into_response(),
     }
 }

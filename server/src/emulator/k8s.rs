@@ -40,7 +40,32 @@ pub fn seed(cluster: &str, registry: &str) -> (String, Value) {
     (key(cluster, "default", "ml-inference"), body)
 }
 
-/// The Deployment as the API server shows it now: replicas converge one per stage after a change.
+/// Whether the kubelet could pull `image`: images of an Azure registry must have been pushed there.
+async fn pullable(emu: &Emulator, image: &str) -> Result<bool, sqlx::Error> {
+    let Some((host, rest)) = image.split_once('/') else {
+        return Ok(true);
+    };
+    let Some(registry) = host.strip_suffix(".azurecr.io") else {
+        return Ok(true);
+    };
+    let (repo, tag) = rest.rsplit_once(':').unwrap_or((rest, "latest"));
+    let now = Utc::now();
+    Ok(emu
+        .inner
+        .store
+        .get(super::store::REPOSITORY, &format!("/acr/{registry}/{repo}"))
+        .await?
+        .is_some_and(|r| {
+            r.body["tags"].as_array().is_some_and(|tags| {
+                tags.iter()
+                    .any(|t| t["name"] == tag && super::acr::tag_visible(t, now))
+            })
+        }))
+}
+
+/// The Deployment as the API server shows it now: replicas converge one per stage after a change; pods of
+/// an image that cannot be pulled never become ready, and after three stages the rollout reports
+/// `ProgressDeadlineExceeded` as Kubernetes does.
 fn render(emu: &Emulator, body: &Value) -> Value {
     let mut b = body.clone();
     let want = b["spec"]["replicas"].as_i64().unwrap_or(0);
@@ -61,8 +86,18 @@ fn render(emu: &Emulator, body: &Value) -> Value {
         (from - steps).max(want)
     };
     let updated = if steps >= 1 { want } else { 0 };
-    b["status"] = json!({"observedGeneration": b["metadata"]["generation"], "replicas": ready.max(want.min(ready)),
-        "readyReplicas": ready, "availableReplicas": ready, "updatedReplicas": updated.min(ready.max(updated))});
+    let pullable = b.pointer("/_emulator/pullable") != Some(&json!(false));
+    let ready = if pullable { ready } else { 0 };
+    let progressing = if pullable || steps < 3 {
+        json!({"type": "Progressing", "status": "True", "reason": if ready == want { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
+            "message": format!("ReplicaSet \"{}\" is progressing.", b["metadata"]["name"].as_str().unwrap_or_default())})
+    } else {
+        json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+            "message": format!("ReplicaSet \"{}\" has timed out progressing.", b["metadata"]["name"].as_str().unwrap_or_default())})
+    };
+    b["status"] = json!({"observedGeneration": b["metadata"]["generation"], "replicas": want.max(ready),
+        "readyReplicas": ready, "availableReplicas": ready, "updatedReplicas": updated,
+        "conditions": [{"type": "Available", "status": if ready >= want.min(1) { "True" } else { "False" }}, progressing]});
     if let Some(m) = b.as_object_mut() {
         m.remove("_emulator");
     }
@@ -179,7 +214,16 @@ pub async fn deployments(
             }
             let generation = current.body["metadata"]["generation"].as_i64().unwrap_or(1) + 1;
             next["metadata"]["generation"] = json!(generation);
-            next["_emulator"] = json!({"from_replicas": 0, "changed": Utc::now().to_rfc3339()});
+            let image = next
+                .pointer("/spec/template/spec/containers/0/image")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let pullable = match pullable(&emu, &image).await {
+                Ok(p) => p,
+                Err(e) => return super::arm::db_error(e),
+            };
+            next["_emulator"] = json!({"from_replicas": 0, "changed": Utc::now().to_rfc3339(), "pullable": pullable});
             match emu.inner.store.upsert(DEPLOYMENT, &k, &parent, &next).await {
                 Ok(o) => Json(render(&emu, &o.body)).into_response(),
                 Err(e) => super::arm::db_error(e),

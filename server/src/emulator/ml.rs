@@ -188,55 +188,167 @@ fn metrics(job: &Object, steps: usize) -> Vec<MlflowMetric> {
         .collect()
 }
 
-/// `GET /mlflow/v2.0{workspace}/api/2.0/mlflow/runs/get?run_id={job}`: the latest value of each metric.
-pub async fn mlflow_run(
+/// The job's `user_logs/std_log.txt` as far as it has got at `now`: one line per stage and training step.
+fn std_log(emu: &Emulator, job: &Object, now: DateTime<Utc>) -> String {
+    let n = stage(emu, job.created_at, now);
+    let p = &job.body["properties"];
+    let mut out = String::new();
+    if n < 2 {
+        return out;
+    }
+    out.push_str(&format!(
+        "Starting command job on {}\n",
+        p["computeId"].as_str().unwrap_or("compute")
+    ));
+    if let Some(inputs) = p["inputs"].as_object() {
+        for (name, input) in inputs {
+            let value = input["uri"]
+                .as_str()
+                .or(input["value"].as_str())
+                .unwrap_or("");
+            out.push_str(&format!("Input {name}: {value}\n"));
+        }
+    }
+    if n < 3 {
+        return out;
+    }
+    out.push_str(&format!("$ {}\n", p["command"].as_str().unwrap_or("")));
+    let failed = status_at(emu, job, now) == "Failed";
+    let steps = n.saturating_sub(2).min(4);
+    let all = metrics(job, steps);
+    for pair in all.chunks(2) {
+        let line: Vec<String> = pair
+            .iter()
+            .map(|m| format!("{}={:.4}", m.key, m.value))
+            .collect();
+        out.push_str(&format!("epoch {}: {}\n", pair[0].step + 1, line.join(" ")));
+    }
+    if failed {
+        out.push_str("Traceback (most recent call last):\n  File \"train.py\", line 42, in <module>\nRuntimeError: training failed (emulator_fail was requested)\n");
+    } else if n >= 6 {
+        out.push_str("Saved the model to outputs/model\n");
+        if n >= 7 {
+            out.push_str("Run completed\n");
+        }
+    }
+    out
+}
+
+fn mlflow_error(status: StatusCode, code: &str, message: String) -> Resp {
+    (
+        status,
+        Json(json!({"error_code": code, "message": message})),
+    )
+        .into_response()
+}
+
+/// The workspace's MLflow tracking server under `/mlflow/v2.0{workspace}`: `GET …/api/2.0/mlflow/runs/get?run_id=`
+/// (the latest value of each metric), `GET …/api/2.0/mlflow/artifacts/list?run_id=&path=` and
+/// `GET …/get-artifact?run_uuid=&path=user_logs/std_log.txt` (the job's log so far, as text).
+pub async fn mlflow(
     State(emu): State<Emulator>,
     uri: Uri,
     Query(q): Query<HashMap<String, String>>,
 ) -> Resp {
-    let path = uri.path();
-    let Some(workspace) = path
-        .strip_prefix("/mlflow/v2.0")
-        .and_then(|p| p.strip_suffix("/api/2.0/mlflow/runs/get"))
-    else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(
-                json!({"error_code": "ENDPOINT_NOT_FOUND", "message": "No such MLflow endpoint."}),
-            ),
-        )
-            .into_response();
+    let path = uri.path().strip_prefix("/mlflow/v2.0").unwrap_or_default();
+    let (workspace, call) = match [
+        "/api/2.0/mlflow/runs/get",
+        "/api/2.0/mlflow/artifacts/list",
+        "/get-artifact",
+    ]
+    .into_iter()
+    .find_map(|c| path.strip_suffix(c).map(|w| (w, c)))
+    {
+        Some(found) => found,
+        None => {
+            return mlflow_error(
+                StatusCode::NOT_FOUND,
+                "ENDPOINT_NOT_FOUND",
+                "No such MLflow endpoint.".into(),
+            )
+        }
     };
-    let Some(run_id) = q.get("run_id") else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error_code": "INVALID_PARAMETER_VALUE", "message": "Missing value for required parameter 'run_id'."}))).into_response();
+    let param = if call == "/get-artifact" {
+        "run_uuid"
+    } else {
+        "run_id"
     };
-    let job = match emu.inner.store.get(JOB, &format!("{workspace}/jobs/{run_id}")).await {
+    let Some(run_id) = q.get(param) else {
+        return mlflow_error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_PARAMETER_VALUE",
+            format!("Missing value for required parameter '{param}'."),
+        );
+    };
+    let job = match emu
+        .inner
+        .store
+        .get(JOB, &format!("{workspace}/jobs/{run_id}"))
+        .await
+    {
         Ok(Some(j)) => j,
-        Ok(None) => return (StatusCode::NOT_FOUND, Json(json!({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": format!("Run '{run_id}' not found.")}))).into_response(),
+        Ok(None) => {
+            return mlflow_error(
+                StatusCode::NOT_FOUND,
+                "RESOURCE_DOES_NOT_EXIST",
+                format!("Run '{run_id}' not found."),
+            )
+        }
         Err(e) => return super::arm::db_error(e),
     };
-    let n = stage(&emu, job.created_at, Utc::now());
-    let steps = n.saturating_sub(2).min(4);
-    let all = metrics(&job, steps);
-    let mut latest: Vec<MlflowMetric> = Vec::new();
-    for m in all {
-        match latest.iter_mut().find(|l| l.key == m.key) {
-            Some(l) => *l = m,
-            None => latest.push(m),
+    let now = Utc::now();
+    match call {
+        "/get-artifact" => {
+            if q.get("path").map(String::as_str) != Some("user_logs/std_log.txt") {
+                return mlflow_error(
+                    StatusCode::NOT_FOUND,
+                    "RESOURCE_DOES_NOT_EXIST",
+                    format!(
+                        "No artifact '{}' in run '{run_id}'.",
+                        q.get("path").cloned().unwrap_or_default()
+                    ),
+                );
+            }
+            (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
+                std_log(&emu, &job, now),
+            )
+                .into_response()
+        }
+        "/api/2.0/mlflow/artifacts/list" => {
+            let log = std_log(&emu, &job, now);
+            let files = if log.is_empty() {
+                json!([])
+            } else {
+                json!([{"path": "user_logs/std_log.txt", "is_dir": false, "file_size": log.len()}])
+            };
+            Json(json!({"root_uri": format!("azureml://{workspace}/jobs/{run_id}/artifacts"), "files": files})).into_response()
+        }
+        _ => {
+            let steps = stage(&emu, job.created_at, now).saturating_sub(2).min(4);
+            let mut latest: Vec<MlflowMetric> = Vec::new();
+            for m in metrics(&job, steps) {
+                match latest.iter_mut().find(|l| l.key == m.key) {
+                    Some(l) => *l = m,
+                    None => latest.push(m),
+                }
+            }
+            let mlflow_status = match status_at(&emu, &job, now) {
+                "Completed" => "FINISHED",
+                "Failed" => "FAILED",
+                "Running" | "Finalizing" => "RUNNING",
+                _ => "SCHEDULED",
+            };
+            Json(MlflowRunResponse {
+                run: MlflowRun {
+                    info: json!({"run_id": run_id, "experiment_id": "1", "status": mlflow_status, "start_time": job.created_at.timestamp_millis()}),
+                    data: MlflowRunData { metrics: latest },
+                },
+            })
+            .into_response()
         }
     }
-    let status = status_at(&emu, &job, Utc::now());
-    let mlflow_status = match status {
-        "Completed" => "FINISHED",
-        "Failed" => "FAILED",
-        "Running" | "Finalizing" => "RUNNING",
-        _ => "SCHEDULED",
-    };
-    Json(MlflowRunResponse {
-        run: MlflowRun {
-            info: json!({"run_id": run_id, "experiment_id": "1", "status": mlflow_status, "start_time": job.created_at.timestamp_millis()}),
-            data: MlflowRunData { metrics: latest },
-        },
-    })
-    .into_response()
 }

@@ -2,6 +2,7 @@
 //! root, any api-version, Azure's status codes, error envelopes, paging and throttling headers, seeded with
 //! the estate and kept in Postgres. In-process by default; standalone with `mlops-console emulator`.
 
+pub mod acr;
 mod arm;
 pub mod automation;
 mod dataplane;
@@ -112,7 +113,8 @@ impl Emulator {
                 get(dataplane::acr_catalog),
             )
             .route("/acr/{registry}/acr/v1/{*rest}", get(dataplane::acr_tags))
-            .route("/mlflow/v2.0/{*rest}", get(ml::mlflow_run))
+            .route("/_emulator/acr-logs/{*path}", get(acr::log))
+            .route("/mlflow/v2.0/{*rest}", get(ml::mlflow))
             .route(
                 "/aks/{cluster}/apis/apps/v1/namespaces/{ns}/deployments/{*rest}",
                 get(k8s::deployments)

@@ -487,3 +487,95 @@ pub async fn list_keys(emu: &Emulator, endpoint: &str) -> Resp {
         Err(e) => super::arm::db_error(e),
     }
 }
+
+/// `POST {deployment}/getLogs` with `{"containerType", "tail"}`: the container's log as `{"content"}`.
+pub async fn get_logs(emu: &Emulator, deployment: &str, body: &Bytes) -> Resp {
+    let req: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(body) {
+            Ok(v) => v,
+            Err(_) => return not_json(),
+        }
+    };
+    let container = req["containerType"].as_str().unwrap_or("InferenceServer");
+    if !matches!(container, "InferenceServer" | "StorageInitializer") {
+        return user_error(
+            StatusCode::BAD_REQUEST,
+            "BadArgument",
+            format!(
+                "containerType '{container}' is not one of InferenceServer, StorageInitializer."
+            ),
+        );
+    }
+    let tail = match &req["tail"] {
+        Value::Null => 5000,
+        t => match t.as_u64() {
+            Some(n) if n <= 10_000 => n as usize,
+            _ => {
+                return user_error(
+                    StatusCode::BAD_REQUEST,
+                    "BadArgument",
+                    "tail must be a whole number of lines up to 10000.",
+                )
+            }
+        },
+    };
+    let o = match emu.inner.store.get(DEPLOYMENT, deployment).await {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            return arm_error(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFound",
+                "The online deployment was not found.",
+            )
+        }
+        Err(e) => return super::arm::db_error(e),
+    };
+    let shown = render(&o);
+    let state = shown["properties"]["provisioningState"]
+        .as_str()
+        .unwrap_or_default();
+    let model = shown["properties"]["model"].as_str().unwrap_or_default();
+    let at = |s: i64| {
+        (o.created_at
+            + chrono::Duration::from_std(emu.inner.job_step).unwrap_or_default() * s as i32)
+            .format("%Y-%m-%d %H:%M:%S,%3f")
+            .to_string()
+    };
+    let lines: Vec<String> = if container == "StorageInitializer" {
+        vec![
+            format!("{} | INFO | Downloading {model}", at(0)),
+            format!(
+                "{} | INFO | Model downloaded to /var/azureml-app/azureml-models",
+                at(1)
+            ),
+        ]
+    } else {
+        let mut l = vec![
+            format!("{} | INFO | Starting gunicorn 20.1.0", at(1)),
+            format!("{} | INFO | Booting worker with pid: 41", at(1)),
+            format!("{} | INFO | Loading model {model}", at(2)),
+        ];
+        match state {
+            "Failed" => {
+                l.push(format!("{} | ERROR | Worker failed to boot: init() raised RuntimeError: model could not be loaded", at(3)));
+                l.push(format!(
+                    "{} | ERROR | Liveness probe failed: HTTP 502",
+                    at(3)
+                ));
+            }
+            "Creating" | "Updating" => {}
+            _ => {
+                l.push(format!(
+                    "{} | INFO | init() complete; listening on 0.0.0.0:5001",
+                    at(3)
+                ));
+                l.push(format!("{} | INFO | 200 POST /score 41ms", at(4)));
+            }
+        }
+        l
+    };
+    let skip = lines.len().saturating_sub(tail);
+    Json(json!({"content": lines[skip..].join("\n")})).into_response()
+}

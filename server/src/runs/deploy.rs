@@ -161,6 +161,15 @@ impl Runs {
                 spec.instance_count
             ));
         }
+        if let Some(bad) = spec
+            .environment_variables
+            .keys()
+            .find(|k| !app::model::env_name_ok(k))
+        {
+            problems.push(format!(
+                "environment_variables: '{bad}' is not a variable name (letters, digits and _)"
+            ));
+        }
         let model = spec
             .model
             .split_once(':')
@@ -199,7 +208,8 @@ impl Runs {
             }
         }
         let parameters = json!({"endpoint": endpoint, "deployment": spec.deployment, "model": model_id,
-            "instance_type": spec.instance_type, "instance_count": spec.instance_count});
+            "instance_type": spec.instance_type, "instance_count": spec.instance_count,
+            "environment_variables": spec.environment_variables});
         let target = format!("{endpoint}/{}", spec.deployment);
         let (id, new) = self
             .new_run(
@@ -238,7 +248,8 @@ impl Runs {
         let endpoint = p["endpoint"].as_str().unwrap_or_default();
         let deployment = p["deployment"].as_str().unwrap_or_default();
         let body = json!({"location": self.estate.location, "sku": {"name": "Default", "capacity": p["instance_count"]},
-            "properties": {"endpointComputeType": "Managed", "model": p["model"], "instanceType": p["instance_type"]}});
+            "properties": {"endpointComputeType": "Managed", "model": p["model"], "instanceType": p["instance_type"],
+                "environmentVariables": p.get("environment_variables").cloned().unwrap_or(json!({}))}});
         let path = format!("{}/deployments/{deployment}", self.endpoint_path(endpoint));
         match self.client.put_ml(&path, &body).await {
             Ok(v) => {
@@ -533,6 +544,19 @@ impl Runs {
                     "Failed" => "failed",
                     _ => "canceled",
                 };
+                if run.kind == DEPLOYMENT_CREATE {
+                    // The container's own account of the rollout, most useful when it failed.
+                    if let Ok(text) = self.client.deployment_logs(&path, 50).await {
+                        q::append_stream(
+                            &self.db,
+                            run.id,
+                            "container_lines",
+                            "container │ ",
+                            &text,
+                        )
+                        .await?;
+                    }
+                }
                 if ours != "succeeded" {
                     q::set_error(
                         &self.db,

@@ -315,7 +315,9 @@ impl Runs {
     async fn poll_run(&self, run: &RunRow) -> Result<Duration, sqlx::Error> {
         match run.kind.as_str() {
             TRAINING_JOB => {}
-            ops::AKS_SCALE | ops::RUNBOOK => return self.poll_ops(run).await,
+            ops::AKS_SCALE | ops::RUNBOOK | ops::IMAGE_BUILD | ops::AKS_ROLLOUT => {
+                return self.poll_ops(run).await
+            }
             pipeline::PIPELINE => return self.poll_pipeline(run).await,
             pipeline::SECRET_SET | deploy::MODEL_REGISTER => return Ok(self.poll * 10),
             _ => return self.poll_lro(run).await,
@@ -388,9 +390,12 @@ impl Runs {
                     })
                     .collect();
                 if !metrics.is_empty() {
-                    q::set_outputs(&self.db, run.id, &serde_json::json!({ "metrics": metrics }))
+                    q::merge_outputs(&self.db, run.id, &serde_json::json!({ "metrics": metrics }))
                         .await?;
                 }
+            }
+            if let Ok(text) = self.client.job_log(&self.workspace(), &name).await {
+                q::append_stream(&self.db, run.id, "log_lines", "std_log │ ", &text).await?;
             }
         }
         if run.azure_status.as_deref() != Some(azure.as_str()) {

@@ -1,6 +1,7 @@
-//! The seed's "Complete Workflow Example" in one click: train → register the model → deploy it to the
-//! staging endpoint at 0% traffic → store the endpoint key in Key Vault. A parent run with a child run per
-//! step, driven by the tracker; it stops at the first failure, and traffic is never changed by it.
+//! The seed's "Complete Workflow Example" in one click: train → register the model → build its inference
+//! image in the registry → deploy it to the staging endpoint at 0% traffic → store the endpoint key in Key
+//! Vault → roll the image out to the AKS `ml-inference` deployment. A parent run with a child run per
+//! step, driven by the tracker; it stops at the first failure, and endpoint traffic is never changed by it.
 
 use super::deploy::MODEL_REGISTER;
 use super::{internal, Runs};
@@ -14,7 +15,16 @@ use uuid::Uuid;
 
 pub const PIPELINE: &str = "pipeline";
 pub const SECRET_SET: &str = "secret-set";
-const STEPS: [&str; 4] = ["train", "register", "deploy", "store-key"];
+const STEPS: [&str; 6] = [
+    "train",
+    "register",
+    "build-image",
+    "deploy",
+    "store-key",
+    "rollout-aks",
+];
+/// The AKS deployment the pipeline rolls the new image out to.
+const AKS_DEPLOYMENT: &str = "ml-inference";
 
 /// `POST /api/v1/pipelines/train-deploy`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -27,6 +37,13 @@ pub struct PipelineSpec {
     pub instance_count: i64,
     #[serde(default)]
     pub reason: Option<String>,
+}
+
+/// The model version a register step made.
+fn version_of(register: Option<&q::RunRow>) -> String {
+    register
+        .and_then(|r| r.parameters["version"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn staging() -> String {
@@ -115,19 +132,36 @@ impl Runs {
                 )
                 .await?
             }
+            "build-image" => {
+                self.build_image(
+                    &format!("inference:v{}", version_of(previous)),
+                    &Default::default(),
+                    spec.reason.as_deref(),
+                    Some(&key),
+                )
+                .await?
+            }
             "deploy" => {
-                let version = previous
-                    .and_then(|r| r.parameters["version"].as_str().map(str::to_string))
-                    .unwrap_or_default();
+                let version = version_of(previous);
                 let deployment = DeploymentSpec {
                     deployment: format!("model-v{version}"),
                     model: format!("diabetes-classifier:{version}"),
                     instance_type: "Standard_DS2_v2".into(),
                     instance_count: spec.instance_count,
+                    environment_variables: Default::default(),
                     reason: spec.reason.clone(),
                 };
                 self.create_deployment(&spec.endpoint, &deployment, Some(&key))
                     .await?
+            }
+            "rollout-aks" => {
+                self.rollout_aks(
+                    AKS_DEPLOYMENT,
+                    &format!("inference:v{}", version_of(previous)),
+                    spec.reason.as_deref(),
+                    Some(&key),
+                )
+                .await?
             }
             _ => self.store_endpoint_key(&spec.endpoint, Some(&key)).await?,
         };
