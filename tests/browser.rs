@@ -427,3 +427,78 @@ async fn the_train_and_deploy_pipeline_is_one_click_and_watched_to_completion() 
     b.client.close().await.unwrap();
     app.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_saved_query_draws_its_chart_and_a_bad_one_says_why() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let b = browser().await;
+    let c = &b.client;
+    open(c, &format!("{}/queries", app.url)).await;
+    c.find(Locator::Css("li[data-saved='requests-by-deployment'] a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(
+            "svg.chart polyline[data-series='ml-inference']",
+        ))
+        .await
+        .expect("the time series is drawn");
+    let meta = text(c, "[data-testid='result-meta']").await;
+    assert!(meta.contains("rows") && meta.contains("ms"), "{meta}");
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("q=requests"));
+    let csv = c
+        .find(Locator::Css("a[data-action='csv']"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    let body = app
+        .http
+        .get(format!("{}{csv}", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        body.starts_with("cloud_RoleName,timestamp,requests\r\n"),
+        "{body}"
+    );
+
+    // A query with a mistake, run with Ctrl+Enter: the reason shows where the result would be.
+    let editor = c.find(Locator::Css("textarea[name='q']")).await.unwrap();
+    editor.clear().await.unwrap();
+    editor.send_keys("requests | where").await.unwrap();
+    c.execute(
+        "document.querySelector(\"textarea[name='q']\").dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', ctrlKey: true, bubbles: true}));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(".query-error"))
+        .await
+        .expect("the error is shown");
+    assert!(text(c, ".query-error").await.contains("SyntaxError"));
+    open(c, &format!("{}/queries", app.url)).await;
+    assert!(
+        text(c, "ul.recent").await.contains("requests | where"),
+        "recent queries list it"
+    );
+    b.client.close().await.unwrap();
+    app.server.stop().await;
+}

@@ -382,3 +382,26 @@ fn azure_ml_jobs_and_online_endpoints_deserialise() {
         "instance count is sku.capacity"
     );
 }
+
+#[test]
+fn log_analytics_and_app_insights_answers_deserialise() {
+    use mlops_console::azure::wire::LogQueryResponse;
+    for file in [
+        "operationalinsights/oms-post-example.json",
+        "operationalinsights/oms-get-example.json",
+        "applicationinsights/query-post.json",
+        "applicationinsights/query-get.json",
+    ] {
+        let answer: LogQueryResponse = roundtrip(file, &response(file));
+        let table = &answer.tables[0];
+        assert_eq!(table.name, "PrimaryResult", "{file}");
+        assert!(
+            table.rows.iter().all(|r| r.len() == table.columns.len()),
+            "{file}"
+        );
+        let request = &example(file)["parameters"]["body"];
+        if request.is_object() {
+            assert!(request["query"].is_string(), "{file}");
+        }
+    }
+}

@@ -7,4 +7,5 @@ mod contract;
 mod deploy;
 mod emulator;
 mod full_stack;
+mod observe;
 mod runs;

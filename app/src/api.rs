@@ -210,3 +210,85 @@ pub async fn train_and_deploy(
         .train_and_deploy(endpoint, reason(reason_text), key(idempotency_key))
         .await
 }
+
+/// Observe: KQL queries, saved and recent ones, and an endpoint's rollout health.
+#[cfg(feature = "ssr")]
+pub trait Queries: Send + Sync + 'static {
+    fn run_query(
+        &self,
+        req: crate::query::QueryRequest,
+    ) -> BoxFuture<'_, Result<crate::query::QueryResult, AppError>>;
+    fn saved_queries(&self) -> BoxFuture<'_, Result<Vec<crate::query::SavedQuery>, AppError>>;
+    fn save_query(
+        &self,
+        q: crate::query::NewSavedQuery,
+    ) -> BoxFuture<'_, Result<crate::query::SavedQuery, AppError>>;
+    fn recent_queries(&self) -> BoxFuture<'_, Result<Vec<crate::query::RecentQuery>, AppError>>;
+    fn endpoint_health(
+        &self,
+        endpoint: String,
+    ) -> BoxFuture<'_, Result<crate::query::EndpointHealth, AppError>>;
+}
+
+#[cfg(feature = "ssr")]
+pub type SharedQueries = std::sync::Arc<dyn Queries>;
+
+#[cfg(feature = "ssr")]
+fn queries() -> Result<SharedQueries, AppError> {
+    use_context::<SharedQueries>().ok_or(AppError::Internal)
+}
+
+#[cfg(feature = "ssr")]
+fn source_of(source: &str) -> Result<crate::query::Source, AppError> {
+    crate::query::Source::parse(source).ok_or_else(|| {
+        AppError::Invalid(format!(
+            "source: '{source}' is not app-insights or log-analytics"
+        ))
+    })
+}
+
+#[server(endpoint = "query")]
+pub async fn run_query(
+    source: String,
+    query: String,
+    timespan: String,
+) -> Result<crate::query::QueryResult, AppError> {
+    let req = crate::query::QueryRequest {
+        source: source_of(&source)?,
+        query,
+        timespan,
+    };
+    queries()?.run_query(req).await
+}
+
+#[server(endpoint = "saved-queries")]
+pub async fn saved_queries() -> Result<Vec<crate::query::SavedQuery>, AppError> {
+    queries()?.saved_queries().await
+}
+
+#[server(endpoint = "recent-queries")]
+pub async fn recent_queries() -> Result<Vec<crate::query::RecentQuery>, AppError> {
+    queries()?.recent_queries().await
+}
+
+#[server(endpoint = "save-query")]
+pub async fn save_query(
+    name: String,
+    source: String,
+    query: String,
+    timespan: String,
+) -> Result<crate::query::SavedQuery, AppError> {
+    let q = crate::query::NewSavedQuery {
+        name,
+        source: source_of(&source)?,
+        query,
+        timespan,
+        description: String::new(),
+    };
+    queries()?.save_query(q).await
+}
+
+#[server(endpoint = "endpoint-health")]
+pub async fn endpoint_health(endpoint: String) -> Result<crate::query::EndpointHealth, AppError> {
+    queries()?.endpoint_health(endpoint).await
+}

@@ -36,6 +36,7 @@ pub fn Shell(estate: Option<EstateInfo>, children: Children) -> impl IntoView {
                 <a href="/runs">"Runs"</a>
                 <a href="/train">"Train"</a>
                 <a href="/endpoints">"Endpoints"</a>
+                <a href="/queries">"Queries"</a>
             </nav>
             <div class="estate-header">{header}</div>
         </header>
@@ -144,4 +145,16 @@ pub fn ErrorPanel(error: AppError) -> impl IntoView {
 #[component]
 pub fn Loading() -> impl IntoView {
     view! { <p class="muted loading">"Loading…"</p> }
+}
+
+/// Percent-encodes `s` for a query string.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
 }

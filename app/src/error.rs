@@ -18,6 +18,9 @@ pub enum AppError {
     /// The target is busy or the request conflicts with its state; nothing was changed.
     #[error("{0}")]
     Conflict(String),
+    /// Too much at once (a per-user limit, or Azure throttling); try again shortly.
+    #[error("{0}")]
+    TooManyRequests(String),
     /// Azure (or the emulator) did not answer and there is nothing cached to show.
     #[error("{0}")]
     Unavailable(String),
@@ -35,6 +38,7 @@ impl AppError {
             AppError::BadRequest(_) => 400,
             AppError::Invalid(_) => 422,
             AppError::Conflict(_) => 409,
+            AppError::TooManyRequests(_) => 429,
             AppError::Unavailable(_) => 503,
             AppError::Internal => 500,
             AppError::Transport(_) => 502,
@@ -48,6 +52,7 @@ impl AppError {
             AppError::BadRequest(_) => "BadRequest",
             AppError::Invalid(_) => "ValidationFailed",
             AppError::Conflict(_) => "Conflict",
+            AppError::TooManyRequests(_) => "TooManyRequests",
             AppError::Unavailable(_) => "ServiceUnavailable",
             AppError::Internal => "InternalError",
             AppError::Transport(_) => "TransportError",

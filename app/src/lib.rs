@@ -2,11 +2,13 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod chart;
 pub mod components;
 pub mod error;
 pub mod graph;
 pub mod model;
 pub mod pages;
+pub mod query;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -59,6 +61,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/runs/:id") view=pages::runs::RunPage ssr=SsrMode::Async/>
                 <Route path=path!("/train") view=pages::train::TrainPage/>
                 <Route path=path!("/endpoints") view=pages::endpoints::EndpointsPage ssr=SsrMode::Async/>
+                <Route path=path!("/queries") view=pages::queries::QueriesPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

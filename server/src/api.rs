@@ -59,6 +59,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/images/build", post(build_image))
         .route("/api/v1/pipelines/train-deploy", post(train_deploy))
         .route("/api/v1/runbooks/{name}/start", post(start_runbook))
+        .route("/api/v1/queries", post(run_query))
+        .route("/api/v1/queries/saved", get(saved_queries).post(save_query))
+        .route("/api/v1/queries/recent", get(recent_queries))
+        .route("/api/v1/queries/csv", get(query_csv))
+        .route("/api/v1/endpoints/{name}/health", get(endpoint_health))
         .route("/api/v1/runs", get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
         .route(
@@ -373,6 +378,57 @@ async fn get_run(
     Path(id): Path<String>,
 ) -> ApiResult<app::model::RunDetail> {
     Ok(Json(s.runs.detail(&id).await?))
+}
+
+/// `POST /api/v1/queries`: `{source, query, timespan}` → the result table.
+async fn run_query(
+    State(s): State<AppState>,
+    JsonBody(req): JsonBody<app::query::QueryRequest>,
+) -> ApiResult<app::query::QueryResult> {
+    Ok(Json(s.observe.run(crate::runs::ANONYMOUS, &req).await?))
+}
+
+/// `GET /api/v1/queries/csv?source=&timespan=&query=`: the result as a CSV download.
+async fn query_csv(
+    State(s): State<AppState>,
+    axum::extract::Query(req): axum::extract::Query<app::query::QueryRequest>,
+) -> Result<Response, ApiError> {
+    let result = s.observe.run(crate::runs::ANONYMOUS, &req).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"query.csv\"",
+            ),
+        ],
+        app::query::to_csv(&result),
+    )
+        .into_response())
+}
+
+async fn saved_queries(State(s): State<AppState>) -> ApiResult<Vec<app::query::SavedQuery>> {
+    Ok(Json(s.observe.saved(crate::runs::ANONYMOUS).await?))
+}
+
+/// `POST /api/v1/queries/saved`: `{name, source, query, timespan?, description?}` → 201.
+async fn save_query(
+    State(s): State<AppState>,
+    JsonBody(q): JsonBody<app::query::NewSavedQuery>,
+) -> Result<Response, ApiError> {
+    let saved = s.observe.save(crate::runs::ANONYMOUS, &q).await?;
+    Ok((StatusCode::CREATED, Json(saved)).into_response())
+}
+
+async fn recent_queries(State(s): State<AppState>) -> ApiResult<Vec<app::query::RecentQuery>> {
+    Ok(Json(s.observe.recent(crate::runs::ANONYMOUS, 50).await?))
+}
+
+async fn endpoint_health(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<app::query::EndpointHealth> {
+    Ok(Json(s.observe.endpoint_health(&name).await?))
 }
 
 async fn unknown() -> ApiError {

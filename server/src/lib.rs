@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod emulator;
 pub mod inventory;
+pub mod observe;
 pub mod pg_embedded;
 pub mod runs;
 
@@ -32,6 +33,7 @@ pub struct AppState {
     pub db: PgPool,
     pub inventory: Arc<Inventory>,
     pub runs: Arc<runs::Runs>,
+    pub observe: Arc<observe::Observe>,
 }
 
 impl app::api::Deployments for Services {
@@ -122,6 +124,42 @@ fn run_id(
 struct Services {
     inventory: Arc<Inventory>,
     runs: Arc<runs::Runs>,
+    observe: Arc<observe::Observe>,
+}
+
+impl app::api::Queries for Services {
+    fn run_query(
+        &self,
+        req: app::query::QueryRequest,
+    ) -> app::api::BoxFuture<'_, Result<app::query::QueryResult, app::error::AppError>> {
+        Box::pin(async move { self.observe.run(runs::ANONYMOUS, &req).await })
+    }
+
+    fn saved_queries(
+        &self,
+    ) -> app::api::BoxFuture<'_, Result<Vec<app::query::SavedQuery>, app::error::AppError>> {
+        Box::pin(self.observe.saved(runs::ANONYMOUS))
+    }
+
+    fn save_query(
+        &self,
+        q: app::query::NewSavedQuery,
+    ) -> app::api::BoxFuture<'_, Result<app::query::SavedQuery, app::error::AppError>> {
+        Box::pin(async move { self.observe.save(runs::ANONYMOUS, &q).await })
+    }
+
+    fn recent_queries(
+        &self,
+    ) -> app::api::BoxFuture<'_, Result<Vec<app::query::RecentQuery>, app::error::AppError>> {
+        Box::pin(self.observe.recent(runs::ANONYMOUS, 15))
+    }
+
+    fn endpoint_health(
+        &self,
+        endpoint: String,
+    ) -> app::api::BoxFuture<'_, Result<app::query::EndpointHealth, app::error::AppError>> {
+        Box::pin(async move { self.observe.endpoint_health(&endpoint).await })
+    }
 }
 
 impl app::api::Backend for Services {
@@ -192,9 +230,11 @@ pub fn router(
     let services = Arc::new(Services {
         inventory: state.inventory.clone(),
         runs: state.runs.clone(),
+        observe: state.observe.clone(),
     });
     let backend: SharedBackend = services.clone();
-    let deployments: app::api::SharedDeployments = services;
+    let deployments: app::api::SharedDeployments = services.clone();
+    let queries: app::api::SharedQueries = services;
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
     let context = {
@@ -202,6 +242,7 @@ pub fn router(
         move || {
             provide_context(backend.clone());
             provide_context(deployments.clone());
+            provide_context(queries.clone());
         }
     };
     Router::new()
@@ -355,6 +396,11 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         std::time::Duration::from_millis(config.track_poll_ms.max(10)),
     ));
     tasks.push(runs.spawn_tracker());
+    let observe = Arc::new(observe::Observe::new(
+        db.clone(),
+        client.clone(),
+        estate.clone(),
+    ));
     let info = EstateInfo {
         estate,
         mode: config.azure.as_str().to_string(),
@@ -385,6 +431,7 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         db,
         inventory,
         runs,
+        observe,
     };
     let app = router(state.clone(), sessions);
     let (tx, rx) = oneshot::channel::<()>();

@@ -1,7 +1,9 @@
 //! Online endpoints: each endpoint's deployments and split, presets to shift traffic, one-click rollback,
 //! and a form to add a deployment at 0%. Every button is a run, followed on its own page.
 
-use crate::api::{list_endpoints, AddDeployment, RollbackTraffic, SetTraffic, TrainAndDeploy};
+use crate::api::{
+    endpoint_health, list_endpoints, AddDeployment, RollbackTraffic, SetTraffic, TrainAndDeploy,
+};
 use crate::components::{ErrorPanel, Loading, Shell};
 use crate::model::{EndpointView, TrafficSpec};
 use leptos::prelude::*;
@@ -157,12 +159,13 @@ fn EndpointCard(
         .join(", ");
     view! {
         <section class="card endpoint" data-endpoint=name.clone()>
-            <h2>{name.clone()}" "<span class="pill busy">{state}</span></h2>
+            <h2>{name.clone()}" "<span class=state_class(&state)>{state.clone()}</span></h2>
             <p class="muted mono">{scoring_uri.unwrap_or_default()}</p>
             <table class="grid">
                 <thead><tr><th>"Deployment"</th><th>"Model"</th><th>"Instances"</th><th>"State"</th><th>"Traffic"</th></tr></thead>
                 <tbody>{rows}</tbody>
             </table>
+            <HealthPanel endpoint=name.clone()/>
             {editor}
             <div class="actions">
                 {presets}
@@ -181,6 +184,15 @@ fn EndpointCard(
                 </ActionForm>
             </div>
         </section>
+    }
+}
+
+/// The pill for a provisioning state.
+fn state_class(state: &str) -> &'static str {
+    match state {
+        "Succeeded" => "pill ok",
+        "Failed" | "Canceled" => "pill bad",
+        _ => "pill busy",
     }
 }
 
@@ -282,4 +294,48 @@ fn SplitEditor(
         </details>
     }
     .into_any()
+}
+
+/// Latency p95 and error rate per deployment over the last hour, side by side, from App Insights: the
+/// data behind promote or roll back.
+#[component]
+fn HealthPanel(endpoint: String) -> impl IntoView {
+    let health = Resource::new(move || endpoint.clone(), endpoint_health);
+    view! {
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                match health.await {
+                    Err(e) => view! { <p class="muted">{format!("Rollout health unavailable: {e}")}</p> }.into_any(),
+                    Ok(h) if h.deployments.is_empty() => view! {
+                        <p class="muted health-empty">"No scoring requests in the last hour."</p>
+                    }.into_any(),
+                    Ok(h) => {
+                        let rows = h.deployments.iter().map(|d| view! {
+                            <tr data-health=d.deployment.clone()>
+                                <td class="mono">{d.deployment.clone()}</td>
+                                <td class="num">{d.requests}</td>
+                                <td class="num" data-p95=d.p95_ms.map(|v| format!("{v:.1}"))>{d.p95_ms.map(|v| format!("{v:.1} ms")).unwrap_or_default()}</td>
+                                <td class="num" data-errors=d.error_rate.map(|v| format!("{v:.2}"))>{d.error_rate.map(|v| format!("{v:.2}%")).unwrap_or_default()}</td>
+                            </tr>
+                        }).collect_view();
+                        let latency = crate::chart::render(&crate::query::project(&h.series, &["cloud_RoleName", "timestamp", "p95"]));
+                        let errors = crate::chart::render(&crate::query::project(&h.series, &["cloud_RoleName", "timestamp", "error_rate"]));
+                        view! {
+                            <div class="health">
+                                <h3>"Rollout health, last hour"</h3>
+                                <table class="grid">
+                                    <thead><tr><th>"Deployment"</th><th>"Requests"</th><th>"Latency p95"</th><th>"Error rate"</th></tr></thead>
+                                    <tbody>{rows}</tbody>
+                                </table>
+                                <div class="health-charts">
+                                    <figure><figcaption>"Latency p95 (ms), 5-minute bins"</figcaption>{latency.map(|svg| view! { <div class="chart-box" inner_html=svg></div> })}</figure>
+                                    <figure><figcaption>"Error rate (%), 5-minute bins"</figcaption>{errors.map(|svg| view! { <div class="chart-box" inner_html=svg></div> })}</figure>
+                                </div>
+                            </div>
+                        }.into_any()
+                    }
+                }
+            })}
+        </Transition>
+    }
 }

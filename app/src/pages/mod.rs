@@ -2,6 +2,7 @@
 
 pub mod endpoints;
 pub mod overview;
+pub mod queries;
 pub mod resource;
 pub mod runs;
 pub mod train;

@@ -1,7 +1,7 @@
 //! Run history: the list with filters and keyset pages, and one run's live timeline, logs and metrics.
 
 use crate::api::{get_run, list_runs};
-use crate::components::{ErrorPanel, Loading, Shell};
+use crate::components::{urlencode, ErrorPanel, Loading, Shell};
 use crate::model::{RunDetail, RunFilter, RunStatus};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -102,17 +102,6 @@ pub fn RunsPage() -> impl IntoView {
             </Transition>
         </Shell>
     }
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]

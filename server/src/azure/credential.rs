@@ -12,6 +12,8 @@ use tokio::sync::Mutex;
 pub const ARM_SCOPE: &str = "https://management.azure.com/.default";
 pub const KEY_VAULT_SCOPE: &str = "https://vault.azure.net/.default";
 pub const ACR_SCOPE: &str = "https://containerregistry.azure.net/.default";
+pub const LOG_ANALYTICS_SCOPE: &str = "https://api.loganalytics.io/.default";
+pub const APP_INSIGHTS_SCOPE: &str = "https://api.applicationinsights.io/.default";
 
 /// The emulator accepts any bearer token; this one names itself.
 #[derive(Debug)]

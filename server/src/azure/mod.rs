@@ -7,6 +7,7 @@ pub mod credential;
 pub mod dataplane;
 pub mod error;
 pub mod ml;
+pub mod monitor;
 pub mod ops;
 pub mod wire;
 
@@ -28,6 +29,10 @@ pub struct Endpoints {
     pub mlflow: String,
     /// AKS API servers by cluster name; `None` in Azure, where each cluster's FQDN is read from ARM.
     pub aks: Option<String>,
+    /// The Log Analytics query API (`/v1/workspaces/{id}/query`).
+    pub log_analytics: String,
+    /// The Application Insights query API (`/v1/apps/{id}/query`).
+    pub app_insights: String,
 }
 
 impl Endpoints {
@@ -38,6 +43,8 @@ impl Endpoints {
             acr: "https://{name}.azurecr.io".into(),
             mlflow: format!("https://{location}.api.azureml.ms"),
             aks: None,
+            log_analytics: "https://api.loganalytics.io".into(),
+            app_insights: "https://api.applicationinsights.io".into(),
         }
     }
 
@@ -50,6 +57,8 @@ impl Endpoints {
             acr: format!("{base}/acr/{{name}}"),
             mlflow: base.to_string(),
             aks: Some(format!("{base}/aks/{{name}}")),
+            log_analytics: base.to_string(),
+            app_insights: base.to_string(),
         }
     }
 
@@ -199,7 +208,19 @@ impl AzureClient {
             .map(str::to_string);
         let body = response.bytes().await.unwrap_or_default();
         let (code, message) = match serde_json::from_slice::<wire::ErrorResponse>(&body) {
-            Ok(e) => (e.error.code, e.error.message),
+            // Log Analytics and Key Vault put the specific reason in `innererror`: keep it.
+            Ok(e) => match e
+                .error
+                .innererror
+                .as_ref()
+                .and_then(|i| Some((i.get("code")?.as_str()?, i.get("message")?.as_str()?)))
+            {
+                Some((inner_code, inner)) => (
+                    e.error.code,
+                    format!("{} ({inner_code}: {inner})", e.error.message),
+                ),
+                None => (e.error.code, e.error.message),
+            },
             Err(_) => match serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("errors")?.get(0).cloned())

@@ -751,3 +751,32 @@ pub struct MlflowRun {
 pub struct MlflowRunResponse {
     pub run: MlflowRun,
 }
+
+/// The answer of the Log Analytics and Application Insights query APIs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogQueryResponse {
+    pub tables: Vec<LogTable>,
+    /// Set on partial results (row or size limits): `{code: "PartialError", message, details}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorDetail>,
+    /// With `Prefer: include-render=true`: `{visualization: "timechart", …}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<Value>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogTable {
+    pub name: String,
+    pub columns: Vec<LogColumn>,
+    /// Cells as Azure sends them (App Insights sends longs as strings).
+    pub rows: Vec<Vec<Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}

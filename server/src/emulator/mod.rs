@@ -9,10 +9,13 @@ mod dataplane;
 pub mod faults;
 pub mod graph;
 pub mod k8s;
+pub mod kql;
 pub mod ml;
 pub mod online;
+pub mod query;
 pub mod seed;
 pub mod store;
+pub mod telemetry;
 
 use app::model::Estate;
 use axum::body::Body;
@@ -114,6 +117,10 @@ impl Emulator {
             )
             .route("/acr/{registry}/acr/v1/{*rest}", get(dataplane::acr_tags))
             .route("/_emulator/acr-logs/{*path}", get(acr::log))
+            .route(
+                "/v1/{collection}/{id}/query",
+                get(query::query).post(query::query),
+            )
             .route("/mlflow/v2.0/{*rest}", get(ml::mlflow))
             .route(
                 "/aks/{cluster}/apis/apps/v1/namespaces/{ns}/deployments/{*rest}",

@@ -15,6 +15,8 @@ pub const ENDPOINT: &str = "online-endpoint";
 pub const DEPLOYMENT: &str = "online-deployment";
 pub const MODEL_VERSION: &str = "model-version";
 pub const OPERATION: &str = "operation";
+/// When an endpoint's traffic split took effect: the telemetry follows it.
+pub const TRAFFIC_EVENT: &str = "traffic-event";
 
 fn user_error(status: StatusCode, code: &str, message: impl Into<String>) -> Resp {
     arm_error(status, code, message)
@@ -301,7 +303,7 @@ pub async fn put_endpoint(
         emu.inner.estate.location
     ));
     v["_emulator"] = json!({"busy_until": until.to_rfc3339(), "verb": if existing.is_some() { "Updating" } else { "Creating" }, "final": "Succeeded"});
-    write_lro(
+    let answer = write_lro(
         emu,
         headers,
         ENDPOINT,
@@ -312,7 +314,21 @@ pub async fn put_endpoint(
         "Succeeded",
         existing.is_some(),
     )
-    .await
+    .await;
+    if answer.status().is_success() {
+        let events = format!("{path}/trafficevents");
+        let event = json!({"at": until.to_rfc3339(), "traffic": v["properties"]["traffic"]});
+        let key = format!("{events}/{}", until.timestamp_micros());
+        if let Err(e) = emu
+            .inner
+            .store
+            .upsert(TRAFFIC_EVENT, &key, &events, &event)
+            .await
+        {
+            return super::arm::db_error(e);
+        }
+    }
+    answer
 }
 
 /// `PUT {endpoint}/deployments/{name}`.

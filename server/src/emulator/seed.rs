@@ -6,7 +6,7 @@ use app::model::{Estate, Role};
 use serde_json::{json, Value};
 
 /// Bumped when the seed gains objects, so existing emulator databases receive them.
-pub const GENERATION: u32 = 2;
+pub const GENERATION: u32 = 3;
 
 /// Built-in role definitions (their ids are the same in every tenant).
 pub const ROLE_DEFINITIONS: [(&str, &str, &str); 3] = [
@@ -245,7 +245,7 @@ pub fn objects(e: &Estate) -> Vec<NewObject> {
         "properties": {"displayName": e.name_of(Role::AlertRule), "description": "AKS nodes below 20% CPU for 6 hours: scale down to save cost.",
             "severity": 3, "enabled": true, "scopes": [id(Role::LogAnalytics)], "evaluationFrequency": "PT1H", "windowSize": "PT6H",
             "targetResourceTypes": ["Microsoft.OperationalInsights/workspaces"],
-            "criteria": {"allOf": [{"query": "Perf | where ObjectName == 'K8SNode' and CounterName == 'cpuUsageNanoCores' | summarize AggregatedValue = avg(CounterValue) by Computer, _ResourceId",
+            "criteria": {"allOf": [{"query": "Perf | where ObjectName == 'K8SNode' and CounterName == 'cpuUsagePercentage' | summarize AggregatedValue = avg(CounterValue) by Computer, _ResourceId",
                 "timeAggregation": "Average", "metricMeasureColumn": "AggregatedValue", "resourceIdColumn": "_ResourceId",
                 "dimensions": [{"name": "Computer", "operator": "Include", "values": ["*"]}], "operator": "LessThan", "threshold": 20.0,
                 "failingPeriods": {"numberOfEvaluationPeriods": 1, "minFailingPeriodsToAlert": 1}}]},
