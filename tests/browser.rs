@@ -502,3 +502,53 @@ async fn a_saved_query_draws_its_chart_and_a_bad_one_says_why() {
     b.client.close().await.unwrap();
     app.server.stop().await;
 }
+
+#[tokio::test]
+async fn an_alert_is_acknowledged_with_a_comment_from_the_alerts_page() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let b = browser().await;
+    let c = &b.client;
+    open(c, &format!("{}/alerts", app.url)).await;
+    let row = c
+        .find(Locator::Css("tr[data-alert][data-state='New']"))
+        .await
+        .expect("a new alert is listed");
+    let id = row.attr("data-alert").await.unwrap().unwrap();
+    assert!(
+        row.find(Locator::Css("button[data-action='runbook']"))
+            .await
+            .is_ok(),
+        "the runbook is one click away"
+    );
+    row.find(Locator::Css("input[name='comment']"))
+        .await
+        .unwrap()
+        .send_keys("on it")
+        .await
+        .unwrap();
+    row.find(Locator::Css("button[data-action='set-state']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(&format!(
+            "tr[data-alert='{id}'][data-state='Acknowledged']"
+        )))
+        .await
+        .expect("the row shows the new state");
+    let (_, runs) = app.json("/api/v1/runs?kind=alert-state").await;
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 1);
+    let (_, run) = app
+        .json(&format!(
+            "/api/v1/runs/{}",
+            runs["runs"][0]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(run["reason"], "on it");
+    b.client.close().await.unwrap();
+    app.server.stop().await;
+}

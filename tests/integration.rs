@@ -7,5 +7,6 @@ mod contract;
 mod deploy;
 mod emulator;
 mod full_stack;
+mod monitoring;
 mod observe;
 mod runs;

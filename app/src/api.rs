@@ -292,3 +292,96 @@ pub async fn save_query(
 pub async fn endpoint_health(endpoint: String) -> Result<crate::query::EndpointHealth, AppError> {
     queries()?.endpoint_health(endpoint).await
 }
+
+/// Cost and alerts: cached cost, live alerts, and the actions on them.
+#[cfg(feature = "ssr")]
+pub trait Monitoring: Send + Sync + 'static {
+    /// The cached cost view (never calls Azure).
+    fn cost(&self) -> Result<crate::cost::CostView, AppError>;
+    fn cost_summary(&self) -> Option<crate::cost::CostSummary>;
+    fn refresh_cost(&self) -> BoxFuture<'_, Result<crate::cost::CostView, AppError>>;
+    fn alerts(
+        &self,
+        state: Option<String>,
+    ) -> BoxFuture<'_, Result<crate::cost::AlertsView, AppError>>;
+    fn alert_counts(&self) -> crate::cost::AlertCounts;
+    fn change_alert_state(
+        &self,
+        id: String,
+        change: crate::cost::AlertStateChange,
+        key: Option<String>,
+    ) -> BoxFuture<'_, Result<String, AppError>>;
+    fn start_runbook(
+        &self,
+        parameters: serde_json::Value,
+        reason: Option<String>,
+        key: Option<String>,
+    ) -> BoxFuture<'_, Result<String, AppError>>;
+}
+
+#[cfg(feature = "ssr")]
+pub type SharedMonitoring = std::sync::Arc<dyn Monitoring>;
+
+#[cfg(feature = "ssr")]
+fn monitoring() -> Result<SharedMonitoring, AppError> {
+    use_context::<SharedMonitoring>().ok_or(AppError::Internal)
+}
+
+#[server(endpoint = "cost")]
+pub async fn get_cost() -> Result<crate::cost::CostView, AppError> {
+    monitoring()?.cost()
+}
+
+#[server(endpoint = "cost-refresh")]
+pub async fn refresh_cost() -> Result<crate::cost::CostView, AppError> {
+    monitoring()?.refresh_cost().await
+}
+
+/// What the overview shows about money and alerts (both from caches).
+#[server(endpoint = "overview-widgets")]
+pub async fn overview_widgets(
+) -> Result<(Option<crate::cost::CostSummary>, crate::cost::AlertCounts), AppError> {
+    let m = monitoring()?;
+    Ok((m.cost_summary(), m.alert_counts()))
+}
+
+#[server(endpoint = "alerts")]
+pub async fn get_alerts(state: Option<String>) -> Result<crate::cost::AlertsView, AppError> {
+    monitoring()?.alerts(state.filter(|s| !s.is_empty())).await
+}
+
+#[server(endpoint = "alert-state")]
+pub async fn change_alert_state(
+    id: String,
+    state: String,
+    comment: String,
+    idempotency_key: String,
+) -> Result<String, AppError> {
+    monitoring()?
+        .change_alert_state(
+            id,
+            crate::cost::AlertStateChange { state, comment },
+            key(idempotency_key),
+        )
+        .await
+}
+
+#[server(endpoint = "runbook")]
+pub async fn start_runbook(
+    direction: String,
+    reason_text: String,
+    idempotency_key: String,
+) -> Result<String, AppError> {
+    if !matches!(direction.as_str(), "down" | "up") {
+        return Err(AppError::Invalid(format!(
+            "direction: '{direction}' is not up or down"
+        )));
+    }
+    monitoring()?
+        .start_runbook(
+            serde_json::json!({"ScaleDirection": direction}),
+            reason(reason_text),
+            key(idempotency_key),
+        )
+        .await
+}

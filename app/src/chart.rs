@@ -221,6 +221,111 @@ fn bars(result: &QueryResult, label: usize, value: usize) -> Option<String> {
     Some(svg)
 }
 
+/// Vertical bars for a daily series laid out over at least `slots` places (a month's days, so the bars
+/// keep their width as the month fills), with an optional dashed reference line (e.g. the budget per day).
+pub fn columns(
+    points: &[(String, f64)],
+    slots: usize,
+    reference: Option<(f64, &str)>,
+) -> Option<String> {
+    if points.is_empty() {
+        return None;
+    }
+    let top = points
+        .iter()
+        .map(|(_, v)| *v)
+        .chain(reference.map(|(v, _)| v))
+        .fold(0.0, f64::max);
+    let ymax = nice_max(top);
+    let mut svg = frame(ymax).replace("data-chart=\"lines\"", "data-chart=\"columns\"");
+    let slot = (W - LEFT - RIGHT) / points.len().max(slots) as f64;
+    let py = |y: f64| TOP + (1.0 - y / ymax) * (H - TOP - BOTTOM);
+    for (i, (label, v)) in points.iter().enumerate() {
+        let x = LEFT + i as f64 * slot + slot * 0.15;
+        let _ = write!(
+            svg,
+            r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}" data-column="{}"><title>{}: {}</title></rect>"#,
+            py(*v),
+            slot * 0.7,
+            (H - BOTTOM) - py(*v),
+            PALETTE[0],
+            escape(label),
+            escape(label),
+            tick(*v)
+        );
+        if i == 0 || i + 1 == points.len() || i % 7 == 0 {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" class="axis">{}</text>"#,
+                x + slot * 0.35,
+                H - 10.0,
+                escape(label)
+            );
+        }
+    }
+    if let Some((v, label)) = reference {
+        let y = py(v);
+        let _ = write!(
+            svg,
+            r#"<line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="{}" stroke-dasharray="5 4" data-reference=""/><text x="{:.1}" y="{:.1}" text-anchor="end" class="legend">{}</text>"#,
+            W - RIGHT,
+            PALETTE[2],
+            W - RIGHT,
+            y - 4.0,
+            escape(label)
+        );
+    }
+    svg.push_str("</svg>");
+    Some(svg)
+}
+
+/// A half-circle gauge: `value` of `max`, with tick marks at `marks` (fractions of `max`).
+pub fn gauge(value: f64, max: f64, marks: &[f64]) -> String {
+    let (cx, cy, r) = (120.0, 120.0, 100.0);
+    let share = if max > 0.0 {
+        (value / max).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let point = |f: f64, radius: f64| {
+        let a = std::f64::consts::PI * (1.0 - f);
+        (cx + radius * a.cos(), cy - radius * a.sin())
+    };
+    let (ex, ey) = point(share, r);
+    let color = if value > max {
+        PALETTE[2]
+    } else if marks.iter().any(|m| share >= *m) {
+        PALETTE[3]
+    } else {
+        PALETTE[1]
+    };
+    let mut svg = format!(
+        r#"<svg class="gauge" viewBox="0 0 240 140" role="img" xmlns="http://www.w3.org/2000/svg" data-share="{:.3}"><path d="M 20 120 A 100 100 0 0 1 220 120" fill="none" stroke="var(--line, #e2e7f0)" stroke-width="18"/>"#,
+        share
+    );
+    if share > 0.0 {
+        let _ = write!(
+            svg,
+            r#"<path d="M 20 120 A 100 100 0 0 1 {ex:.1} {ey:.1}" fill="none" stroke="{color}" stroke-width="18"/>"#
+        );
+    }
+    for m in marks {
+        let (x1, y1) = point(*m, r - 14.0);
+        let (x2, y2) = point(*m, r + 14.0);
+        let _ = write!(
+            svg,
+            r#"<line x1="{x1:.1}" y1="{y1:.1}" x2="{x2:.1}" y2="{y2:.1}" stroke="{}" stroke-width="2"/>"#,
+            PALETTE[7]
+        );
+    }
+    let _ = write!(
+        svg,
+        r#"<text x="120" y="112" text-anchor="middle" class="gauge-value">{:.0}%</text></svg>"#,
+        if max > 0.0 { value / max * 100.0 } else { 0.0 }
+    );
+    svg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

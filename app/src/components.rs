@@ -37,6 +37,8 @@ pub fn Shell(estate: Option<EstateInfo>, children: Children) -> impl IntoView {
                 <a href="/train">"Train"</a>
                 <a href="/endpoints">"Endpoints"</a>
                 <a href="/queries">"Queries"</a>
+                <a href="/cost">"Cost"</a>
+                <a href="/alerts">"Alerts"</a>
             </nav>
             <div class="estate-header">{header}</div>
         </header>

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod chart;
 pub mod components;
+pub mod cost;
 pub mod error;
 pub mod graph;
 pub mod model;
@@ -62,6 +63,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/train") view=pages::train::TrainPage/>
                 <Route path=path!("/endpoints") view=pages::endpoints::EndpointsPage ssr=SsrMode::Async/>
                 <Route path=path!("/queries") view=pages::queries::QueriesPage ssr=SsrMode::Async/>
+                <Route path=path!("/cost") view=pages::cost::CostPage ssr=SsrMode::Async/>
+                <Route path=path!("/alerts") view=pages::alerts::AlertsPage ssr=SsrMode::Async/>
             </Routes>
         </Router>
     }

@@ -64,6 +64,10 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/queries/recent", get(recent_queries))
         .route("/api/v1/queries/csv", get(query_csv))
         .route("/api/v1/endpoints/{name}/health", get(endpoint_health))
+        .route("/api/v1/cost", get(get_cost))
+        .route("/api/v1/cost/refresh", post(refresh_cost))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route("/api/v1/alerts/{id}/state", post(alert_state))
         .route("/api/v1/runs", get(list_runs))
         .route("/api/v1/runs/{id}", get(get_run))
         .route(
@@ -429,6 +433,63 @@ async fn endpoint_health(
     Path(name): Path<String>,
 ) -> ApiResult<app::query::EndpointHealth> {
     Ok(Json(s.observe.endpoint_health(&name).await?))
+}
+
+/// `GET /api/v1/cost`: month to date, forecast, budget, breakdowns (from the console's cache).
+async fn get_cost(State(s): State<AppState>) -> ApiResult<app::cost::CostView> {
+    Ok(Json(s.costs.view()?))
+}
+
+/// `POST /api/v1/cost/refresh`: fetch from Cost Management now.
+async fn refresh_cost(State(s): State<AppState>) -> ApiResult<app::cost::CostView> {
+    Ok(Json(s.costs.refresh().await?))
+}
+
+#[derive(serde::Deserialize)]
+struct AlertFilter {
+    #[serde(default)]
+    state: Option<String>,
+}
+
+/// `GET /api/v1/alerts?state=New|Acknowledged|Closed`: fired alerts, the rule and the action group.
+async fn list_alerts(
+    State(s): State<AppState>,
+    axum::extract::Query(f): axum::extract::Query<AlertFilter>,
+) -> ApiResult<app::cost::AlertsView> {
+    let state = match f.state.as_deref().filter(|v| !v.is_empty()) {
+        None => None,
+        Some(v) => Some(crate::runs::alerts::checked_state(
+            &app::cost::AlertStateChange {
+                state: v.to_string(),
+                comment: String::new(),
+            },
+        )?),
+    };
+    Ok(Json(s.alerts.view(state).await?))
+}
+
+/// `POST /api/v1/alerts/{id}/state` with `{state, comment}`: 200 with the run and the alert as it is now.
+async fn alert_state(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
+    JsonBody(change): JsonBody<app::cost::AlertStateChange>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let (run, _) =
+        crate::change_alert_state(&s.alerts, &s.runs, &id, &change, key.as_deref()).await?;
+    let detail = s.runs.detail(&run.to_string()).await?;
+    let alert = s.alerts.find(&id).await?;
+    let status = if detail.summary.status == app::model::RunStatus::Succeeded {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    Ok((
+        status,
+        Json(json!({"run_id": run, "run": detail, "alert": alert})),
+    )
+        .into_response())
 }
 
 async fn unknown() -> ApiError {

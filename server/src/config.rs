@@ -58,6 +58,9 @@ pub struct Config {
     /// Seconds between inventory refreshes.
     #[arg(long, env = "MLOPS_REFRESH_SECS", default_value_t = 300)]
     pub refresh_secs: u64,
+    /// Seconds between cost refreshes (Cost Management data changes a few times a day).
+    #[arg(long, env = "MLOPS_COST_REFRESH_SECS", default_value_t = 14_400)]
+    pub cost_refresh_secs: u64,
     /// Azure mode: how to get tokens.
     #[arg(long, env = "MLOPS_AZURE_CREDENTIAL", value_enum, default_value_t = CredentialKind::DeveloperTools)]
     pub credential: CredentialKind,

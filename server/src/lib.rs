@@ -1,9 +1,11 @@
 //! mlops-console's server: configuration, the Postgres it keeps its records in (embedded when no URL is
 //! given), the Azure client and its emulator, the inventory, and the router serving pages and the API.
 
+pub mod alerts;
 pub mod api;
 pub mod azure;
 pub mod config;
+pub mod cost;
 pub mod db;
 pub mod emulator;
 pub mod inventory;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub inventory: Arc<Inventory>,
     pub runs: Arc<runs::Runs>,
     pub observe: Arc<observe::Observe>,
+    pub costs: Arc<cost::Costs>,
+    pub alerts: Arc<alerts::Alerts>,
 }
 
 impl app::api::Deployments for Services {
@@ -125,6 +129,77 @@ struct Services {
     inventory: Arc<Inventory>,
     runs: Arc<runs::Runs>,
     observe: Arc<observe::Observe>,
+    costs: Arc<cost::Costs>,
+    alerts: Arc<alerts::Alerts>,
+}
+
+impl app::api::Monitoring for Services {
+    fn cost(&self) -> Result<app::cost::CostView, app::error::AppError> {
+        self.costs.view()
+    }
+
+    fn cost_summary(&self) -> Option<app::cost::CostSummary> {
+        self.costs.summary()
+    }
+
+    fn refresh_cost(
+        &self,
+    ) -> app::api::BoxFuture<'_, Result<app::cost::CostView, app::error::AppError>> {
+        Box::pin(self.costs.refresh())
+    }
+
+    fn alerts(
+        &self,
+        state: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<app::cost::AlertsView, app::error::AppError>> {
+        Box::pin(async move { self.alerts.view(state.as_deref()).await })
+    }
+
+    fn alert_counts(&self) -> app::cost::AlertCounts {
+        self.alerts.counts()
+    }
+
+    fn change_alert_state(
+        &self,
+        id: String,
+        change: app::cost::AlertStateChange,
+        key: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
+        Box::pin(async move {
+            run_id(change_alert_state(&self.alerts, &self.runs, &id, &change, key.as_deref()).await)
+        })
+    }
+
+    fn start_runbook(
+        &self,
+        parameters: serde_json::Value,
+        reason: Option<String>,
+        key: Option<String>,
+    ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
+        Box::pin(async move {
+            let runbook = self.runs.estate().resources.runbook.clone();
+            run_id(
+                self.runs
+                    .start_runbook(&runbook, &parameters, reason.as_deref(), key.as_deref())
+                    .await,
+            )
+        })
+    }
+}
+
+/// Checks the requested state, finds the alert (404 when there is none), and changes it as a run.
+pub async fn change_alert_state(
+    alerts: &alerts::Alerts,
+    runs: &runs::Runs,
+    id: &str,
+    change: &app::cost::AlertStateChange,
+    key: Option<&str>,
+) -> Result<(uuid::Uuid, bool), app::error::AppError> {
+    runs::alerts::checked_state(change)?;
+    let alert = alerts.find(id).await?;
+    let started = runs.change_alert_state(&alert, change, key).await?;
+    let _ = alerts.list(None).await;
+    Ok(started)
 }
 
 impl app::api::Queries for Services {
@@ -231,10 +306,13 @@ pub fn router(
         inventory: state.inventory.clone(),
         runs: state.runs.clone(),
         observe: state.observe.clone(),
+        costs: state.costs.clone(),
+        alerts: state.alerts.clone(),
     });
     let backend: SharedBackend = services.clone();
     let deployments: app::api::SharedDeployments = services.clone();
-    let queries: app::api::SharedQueries = services;
+    let queries: app::api::SharedQueries = services.clone();
+    let monitoring: app::api::SharedMonitoring = services;
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
     let context = {
@@ -243,6 +321,7 @@ pub fn router(
             provide_context(backend.clone());
             provide_context(deployments.clone());
             provide_context(queries.clone());
+            provide_context(monitoring.clone());
         }
     };
     Router::new()
@@ -401,6 +480,16 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         client.clone(),
         estate.clone(),
     ));
+    let costs = Arc::new(cost::Costs::new(
+        db.clone(),
+        client.clone(),
+        estate.clone(),
+        std::time::Duration::from_secs(config.cost_refresh_secs.max(60)),
+    ));
+    costs.load().await?;
+    tasks.push(costs.spawn_refresher());
+    let alerts = Arc::new(alerts::Alerts::new(client.clone(), estate.clone()));
+    tasks.push(alerts.spawn_refresher());
     let info = EstateInfo {
         estate,
         mode: config.azure.as_str().to_string(),
@@ -432,6 +521,8 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         inventory,
         runs,
         observe,
+        costs,
+        alerts,
     };
     let app = router(state.clone(), sessions);
     let (tx, rx) = oneshot::channel::<()>();

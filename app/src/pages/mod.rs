@@ -1,5 +1,7 @@
 //! One module per page.
 
+pub mod alerts;
+pub mod cost;
 pub mod endpoints;
 pub mod overview;
 pub mod queries;

@@ -95,6 +95,7 @@ fn OverviewView(overview: Overview, refresh: ServerAction<RefreshInventory>) -> 
                 </div>
                 <div class="tile"><span class="num">{undeclared.len()}</span><span>"undeclared"</span></div>
             </section>
+            <Widgets/>
             {undeclared_note}
             {(!common.is_empty()).then(|| {
                 let tags = common
@@ -158,5 +159,48 @@ fn CategoryCard(
                 <tbody>{rows}</tbody>
             </table>
         </section>
+    }
+}
+
+/// Spend against the budget and open alerts by severity, from the console's caches.
+#[component]
+fn Widgets() -> impl IntoView {
+    let widgets = Resource::new(|| (), |_| crate::api::overview_widgets());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let Ok((cost, alerts)) = widgets.await else {
+                    return ().into_any();
+                };
+                let spend = match cost {
+                    Some(c) => {
+                        let share = if c.budget > 0.0 { (c.month_to_date / c.budget * 100.0).min(100.0) } else { 0.0 };
+                        let class = if c.forecast > c.budget { "meter warn" } else { "meter" };
+                        view! {
+                            <a class="tile widget" href="/cost" data-testid="spend-widget">
+                                <span class="num">{format!("${:.2}", c.month_to_date)}</span>
+                                <span>{format!("of ${:.0} budget this month · forecast ${:.2}", c.budget, c.forecast)}</span>
+                                <span class=class><span style=format!("width: {share:.1}%")></span></span>
+                            </a>
+                        }.into_any()
+                    }
+                    None => view! { <a class="tile widget" href="/cost"><span>"Cost data is on its way"</span></a> }.into_any(),
+                };
+                let total: usize = alerts.open.iter().map(|(_, n)| n).sum();
+                let by_sev = alerts.open.iter().map(|(sev, n)| view! {
+                    <span class="pill info" data-severity=sev.clone()>{format!("{sev}: {n}")}</span>
+                }).collect_view();
+                view! {
+                    <section class="tiles widgets">
+                        {spend}
+                        <a class={if total > 0 { "tile widget bad" } else { "tile widget ok" }} href="/alerts" data-testid="alerts-widget">
+                            <span class="num">{total}</span>
+                            <span>"open alerts"</span>
+                            <span class="sev">{by_sev}</span>
+                        </a>
+                    </section>
+                }.into_any()
+            })}
+        </Transition>
     }
 }

@@ -3,6 +3,7 @@
 //! The same code runs against Azure and the emulator: only [`Endpoints`] and the credential differ.
 
 pub mod arm;
+pub mod cost;
 pub mod credential;
 pub mod dataplane;
 pub mod error;
@@ -98,15 +99,20 @@ pub struct AzureClient {
 }
 
 /// `Retry-After` in whole seconds (Azure never sends the HTTP-date form on these APIs).
+/// `Retry-After`, or Cost Management's own `x-ms-ratelimit-microsoft.costmanagement-*-retry-after`
+/// (query units, entity or tenant limits), whichever asks for the longest wait.
 fn retry_after(response: &Response) -> Option<Duration> {
     response
         .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            n == "retry-after"
+                || (n.starts_with("x-ms-ratelimit-microsoft.costmanagement-")
+                    && n.ends_with("-retry-after"))
+        })
+        .filter_map(|(_, v)| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .max()
         .map(Duration::from_secs)
 }
 

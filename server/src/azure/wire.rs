@@ -780,3 +780,30 @@ pub struct LogColumn {
     #[serde(rename = "type")]
     pub ty: String,
 }
+
+/// A Cost Management query's answer: columns (`Cost`/`PreTaxCost`, the groupings, `UsageDate` when
+/// daily, `Currency`) and rows in that order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostQueryResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub properties: CostQueryProperties,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CostQueryProperties {
+    #[serde(default)]
+    pub next_link: Option<String>,
+    pub columns: Vec<CostColumn>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CostColumn {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: String,
+}

@@ -161,6 +161,29 @@ pub async fn dispatch(
         (Method::POST, [.., "onlineendpoints", _, "deployments", _, "getlogs"]) => {
             online::get_logs(&emu, &parent_of(&path, 1), &body).await
         }
+        (Method::POST, [.., "providers", "microsoft.costmanagement", "query"]) => {
+            super::cost::query(&emu, &parent_of(&path, 3), &body).await
+        }
+        (Method::GET, [.., "providers", "microsoft.consumption", "budgets"]) => {
+            super::cost::budgets(&emu, &parent_of(&path, 3), None).await
+        }
+        (Method::GET, [.., "providers", "microsoft.consumption", "budgets", _]) => {
+            let name = path.rsplit('/').next().unwrap_or_default().to_string();
+            super::cost::budgets(&emu, &parent_of(&path, 4), Some(&name)).await
+        }
+        (Method::GET, [.., "providers", "microsoft.alertsmanagement", "alerts"]) => {
+            super::alerts::list(&emu, &headers, &path, &q).await
+        }
+        (Method::GET, [.., "providers", "microsoft.alertsmanagement", "alerts", _]) => {
+            super::alerts::get(&emu, &path).await
+        }
+        (Method::GET, [.., "providers", "microsoft.alertsmanagement", "alerts", _, "history"]) => {
+            super::alerts::history(&emu, &path).await
+        }
+        (
+            Method::POST,
+            [.., "providers", "microsoft.alertsmanagement", "alerts", _, "changestate"],
+        ) => super::alerts::change_state(&emu, &path, &q, &body).await,
         (Method::GET, ["subscriptions"]) => {
             Json(json!({"value": [subscription(&emu)], "nextLink": null})).into_response()
         }

@@ -3,8 +3,10 @@
 //! the estate and kept in Postgres. In-process by default; standalone with `mlops-console emulator`.
 
 pub mod acr;
+pub mod alerts;
 mod arm;
 pub mod automation;
+pub mod cost;
 mod dataplane;
 pub mod faults;
 pub mod graph;
@@ -57,6 +59,8 @@ struct Inner {
     store: store::Store,
     estate: Estate,
     faults: Faults,
+    /// Cost Management's query-unit budget.
+    qpu: cost::Qpu,
     /// Items per page of ARM lists; smaller than Azure's so paging is always exercised.
     page_size: i64,
     /// How long each stage of a training job takes.
@@ -83,6 +87,7 @@ impl Emulator {
                 store,
                 estate,
                 faults: Faults::default(),
+                qpu: cost::Qpu::default(),
                 page_size: 10,
                 job_step: options.job_step,
                 reads: AtomicI64::new(12_000),

@@ -3,6 +3,7 @@
 //! each run is polled by one replica at a time and each transition is recorded once; a restarted replica
 //! resumes whatever is still in flight.
 
+pub mod alerts;
 pub mod deploy;
 pub mod ops;
 pub mod pipeline;
@@ -66,6 +67,10 @@ impl Runs {
             owner: format!("{}-{}", std::process::id(), Uuid::new_v4().simple()),
             poll,
         }
+    }
+
+    pub fn estate(&self) -> &Estate {
+        &self.estate
     }
 
     pub(crate) fn workspace(&self) -> String {
@@ -319,7 +324,9 @@ impl Runs {
                 return self.poll_ops(run).await
             }
             pipeline::PIPELINE => return self.poll_pipeline(run).await,
-            pipeline::SECRET_SET | deploy::MODEL_REGISTER => return Ok(self.poll * 10),
+            pipeline::SECRET_SET | deploy::MODEL_REGISTER | alerts::ALERT_STATE => {
+                return Ok(self.poll * 10)
+            }
             _ => return self.poll_lro(run).await,
         }
         let name = job_name(run.id);
