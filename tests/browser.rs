@@ -74,6 +74,44 @@ async fn open(c: &Client, url: &str) {
         .expect("the page hydrates");
 }
 
+/// Signs in through the sign-in page as a new user with `role`; returns the user name.
+async fn sign_in(c: &Client, app: &TestApp, role: app::auth::Role) -> String {
+    let name = format!(
+        "{}-{}",
+        role.as_str(),
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let password = app.user(&name, role).await;
+    c.goto(&format!("{}/signin", app.url)).await.unwrap();
+    c.find(Locator::Css("input[name='name']"))
+        .await
+        .unwrap()
+        .send_keys(&name)
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name='password']"))
+        .await
+        .unwrap()
+        .send_keys(&password)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[data-action='signin']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(&format!(
+            "[data-testid='who'][data-role='{}']",
+            role.as_str()
+        )))
+        .await
+        .expect("signed in");
+    name
+}
+
 async fn text(c: &Client, css: &str) -> String {
     c.find(Locator::Css(css))
         .await
@@ -97,6 +135,7 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
     let app = TestApp::ready(config(&db)).await;
     let b = browser().await;
     let c = &b.client;
+    sign_in(c, &app, app::auth::Role::Operator).await;
 
     open(c, &app.url).await;
     let names = c.find_all(Locator::Css("a.resource-link")).await.unwrap();
@@ -164,6 +203,7 @@ async fn a_training_job_submitted_from_the_form_is_watched_to_completion() {
     let app = TestApp::ready(config(&db)).await;
     let b = browser().await;
     let c = &b.client;
+    sign_in(c, &app, app::auth::Role::Operator).await;
     open(c, &format!("{}/train", app.url)).await;
     c.find(Locator::Css("input[name='form[reason]']"))
         .await
@@ -173,7 +213,7 @@ async fn a_training_job_submitted_from_the_form_is_watched_to_completion() {
         .unwrap();
     // A double click: the second is either ignored (button disabled) or answered with the same run.
     let button = c
-        .find(Locator::Css("form button[type='submit']"))
+        .find(Locator::Css("form.form button[type='submit']"))
         .await
         .unwrap();
     button.click().await.unwrap();
@@ -301,6 +341,7 @@ async fn traffic_is_shifted_and_rolled_back_from_the_endpoints_page() {
 
     let b = browser().await;
     let c = &b.client;
+    sign_in(c, &app, app::auth::Role::Operator).await;
     let endpoints = format!("{}/endpoints", app.url);
     open(c, &endpoints).await;
     assert_eq!(traffic_of(c, "green").await, "0");
@@ -409,6 +450,7 @@ async fn the_train_and_deploy_pipeline_is_one_click_and_watched_to_completion() 
     let app = TestApp::ready(config(&db)).await;
     let b = browser().await;
     let c = &b.client;
+    sign_in(c, &app, app::auth::Role::Operator).await;
     open(c, &format!("{}/endpoints", app.url)).await;
     c.find(Locator::Css("button[data-action='train-deploy']"))
         .await
@@ -434,6 +476,7 @@ async fn a_saved_query_draws_its_chart_and_a_bad_one_says_why() {
     let app = TestApp::ready(config(&db)).await;
     let b = browser().await;
     let c = &b.client;
+    sign_in(c, &app, app::auth::Role::Operator).await;
     open(c, &format!("{}/queries", app.url)).await;
     c.find(Locator::Css("li[data-saved='requests-by-deployment'] a"))
         .await
@@ -509,6 +552,7 @@ async fn an_alert_is_acknowledged_with_a_comment_from_the_alerts_page() {
     let app = TestApp::ready(config(&db)).await;
     let b = browser().await;
     let c = &b.client;
+    sign_in(c, &app, app::auth::Role::Operator).await;
     open(c, &format!("{}/alerts", app.url)).await;
     let row = c
         .find(Locator::Css("tr[data-alert][data-state='New']"))

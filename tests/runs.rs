@@ -71,7 +71,7 @@ async fn a_training_job_runs_to_completion_on_record() {
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["kind"], "training-job");
     assert_eq!(run["reason"], "weekly retrain");
-    assert_eq!(run["requested_by"], "anonymous");
+    assert_eq!(run["requested_by"], "token:tests");
     assert!(run["target"]
         .as_str()
         .unwrap()
@@ -327,7 +327,7 @@ async fn runs_list_filters_and_pages_by_keyset() {
     assert_eq!(seen, expected, "newest first, each once");
 
     let (_, filtered) = app
-        .json("/api/v1/runs?status=succeeded&kind=training-job&requested_by=anonymous")
+        .json("/api/v1/runs?status=succeeded&kind=training-job&requested_by=token:tests")
         .await;
     assert_eq!(filtered["runs"].as_array().unwrap().len(), 5);
     let (_, none) = app.json("/api/v1/runs?status=failed").await;

@@ -89,7 +89,11 @@ pub async fn get_resource(name: String) -> Result<ResourcePage, AppError> {
 }
 
 #[server(endpoint = "refresh")]
-pub async fn refresh_inventory() -> Result<RefreshOutcome, AppError> {
+pub async fn refresh_inventory(
+    #[server(default)] csrf_token: String,
+) -> Result<RefreshOutcome, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     Ok(backend()?.refresh().await)
 }
 
@@ -105,7 +109,12 @@ pub async fn get_run(id: String) -> Result<RunDetail, AppError> {
 
 /// Submits the training form; returns the run id.
 #[server(endpoint = "train")]
-pub async fn submit_training(form: crate::model::TrainingForm) -> Result<String, AppError> {
+pub async fn submit_training(
+    form: crate::model::TrainingForm,
+    #[server(default)] csrf_token: String,
+) -> Result<String, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     let key = Some(form.idempotency_key.clone()).filter(|k| !k.is_empty());
     let spec = form.into_spec().map_err(AppError::Invalid)?;
     backend()?.submit_training(spec, key).await
@@ -134,7 +143,10 @@ pub async fn set_traffic(
     #[server(default)] mirror: String,
     reason_text: String,
     idempotency_key: String,
+    #[server(default)] csrf_token: String,
 ) -> Result<String, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     let traffic = crate::model::parse_split(&split).map_err(AppError::Invalid)?;
     let mirror = crate::model::parse_split(&mirror).map_err(AppError::Invalid)?;
     let spec = crate::model::TrafficSpec {
@@ -152,7 +164,10 @@ pub async fn rollback_traffic(
     endpoint: String,
     reason_text: String,
     idempotency_key: String,
+    #[server(default)] csrf_token: String,
 ) -> Result<String, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     deployments()?
         .rollback(endpoint, reason(reason_text), key(idempotency_key))
         .await
@@ -165,8 +180,12 @@ pub async fn add_deployment(
     model: String,
     instance_count: String,
     #[server(default)] environment: String,
+    #[server(default)] reason_text: String,
     idempotency_key: String,
+    #[server(default)] csrf_token: String,
 ) -> Result<String, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     let instance_count = instance_count
         .trim()
         .parse::<i64>()
@@ -178,7 +197,7 @@ pub async fn add_deployment(
         instance_type: "Standard_DS2_v2".into(),
         instance_count,
         environment_variables,
-        reason: None,
+        reason: reason(reason_text),
     };
     deployments()?
         .create_deployment(endpoint, spec, key(idempotency_key))
@@ -189,7 +208,10 @@ pub async fn add_deployment(
 pub async fn register_model(
     training_run: String,
     idempotency_key: String,
+    #[server(default)] csrf_token: String,
 ) -> Result<String, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     let spec = crate::model::ModelSpec {
         training_run,
         name: "diabetes-classifier".into(),
@@ -205,7 +227,10 @@ pub async fn train_and_deploy(
     endpoint: String,
     reason_text: String,
     idempotency_key: String,
+    #[server(default)] csrf_token: String,
 ) -> Result<String, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     deployments()?
         .train_and_deploy(endpoint, reason(reason_text), key(idempotency_key))
         .await
@@ -277,7 +302,10 @@ pub async fn save_query(
     source: String,
     query: String,
     timespan: String,
+    #[server(default)] csrf_token: String,
 ) -> Result<crate::query::SavedQuery, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     let q = crate::query::NewSavedQuery {
         name,
         source: source_of(&source)?,
@@ -333,7 +361,11 @@ pub async fn get_cost() -> Result<crate::cost::CostView, AppError> {
 }
 
 #[server(endpoint = "cost-refresh")]
-pub async fn refresh_cost() -> Result<crate::cost::CostView, AppError> {
+pub async fn refresh_cost(
+    #[server(default)] csrf_token: String,
+) -> Result<crate::cost::CostView, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     monitoring()?.refresh_cost().await
 }
 
@@ -356,7 +388,10 @@ pub async fn change_alert_state(
     state: String,
     comment: String,
     idempotency_key: String,
+    #[server(default)] csrf_token: String,
 ) -> Result<String, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     monitoring()?
         .change_alert_state(
             id,
@@ -371,7 +406,10 @@ pub async fn start_runbook(
     direction: String,
     reason_text: String,
     idempotency_key: String,
+    #[server(default)] csrf_token: String,
 ) -> Result<String, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
     if !matches!(direction.as_str(), "down" | "up") {
         return Err(AppError::Invalid(format!(
             "direction: '{direction}' is not up or down"
@@ -384,4 +422,149 @@ pub async fn start_runbook(
             key(idempotency_key),
         )
         .await
+}
+
+/// Accounts, API tokens and the audit log.
+#[cfg(feature = "ssr")]
+pub trait Accounts: Send + Sync + 'static {
+    fn users(&self) -> BoxFuture<'_, Result<Vec<crate::auth::UserView>, AppError>>;
+    fn add_user(
+        &self,
+        name: String,
+        display_name: String,
+        role: crate::auth::Role,
+    ) -> BoxFuture<'_, Result<crate::auth::NewUser, AppError>>;
+    fn update_user(
+        &self,
+        name: String,
+        role: Option<crate::auth::Role>,
+        disabled: Option<bool>,
+    ) -> BoxFuture<'_, Result<crate::auth::UserView, AppError>>;
+    fn tokens(&self) -> BoxFuture<'_, Result<Vec<crate::auth::TokenView>, AppError>>;
+    fn create_token(
+        &self,
+        name: String,
+        role: crate::auth::Role,
+        days: i64,
+        by: String,
+    ) -> BoxFuture<'_, Result<crate::auth::NewToken, AppError>>;
+    fn revoke_token(&self, id: String) -> BoxFuture<'_, Result<(), AppError>>;
+    fn audit(
+        &self,
+        filter: crate::auth::AuditFilter,
+    ) -> BoxFuture<'_, Result<crate::auth::AuditList, AppError>>;
+}
+
+#[cfg(feature = "ssr")]
+pub type SharedAccounts = std::sync::Arc<dyn Accounts>;
+
+#[cfg(feature = "ssr")]
+fn accounts() -> Result<SharedAccounts, AppError> {
+    use_context::<SharedAccounts>().ok_or(AppError::Internal)
+}
+
+#[cfg(feature = "ssr")]
+fn role_of(role: &str) -> Result<crate::auth::Role, AppError> {
+    crate::auth::Role::parse(role).ok_or_else(|| {
+        AppError::Invalid(format!("role: '{role}' is not viewer, operator or admin"))
+    })
+}
+
+/// The signed-in user (with the session's CSRF token for forms), or `None`.
+#[server(endpoint = "whoami")]
+pub async fn whoami() -> Result<Option<crate::auth::Me>, AppError> {
+    Ok(crate::auth::request_user().map(|u| crate::auth::Me {
+        name: u.name,
+        display_name: u.display_name,
+        role: u.role,
+        csrf: u.csrf.unwrap_or_default(),
+    }))
+}
+
+#[server(endpoint = "users")]
+pub async fn list_users() -> Result<Vec<crate::auth::UserView>, AppError> {
+    accounts()?.users().await
+}
+
+#[server(endpoint = "user-add")]
+pub async fn add_user(
+    name: String,
+    display_name: String,
+    role: String,
+    #[server(default)] csrf_token: String,
+) -> Result<crate::auth::NewUser, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
+    accounts()?
+        .add_user(name, display_name, role_of(&role)?)
+        .await
+}
+
+#[server(endpoint = "user-update")]
+pub async fn update_user(
+    name: String,
+    #[server(default)] role: String,
+    #[server(default)] disabled: String,
+    #[server(default)] csrf_token: String,
+) -> Result<crate::auth::UserView, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
+    let role = Some(role)
+        .filter(|r| !r.is_empty())
+        .map(|r| role_of(&r))
+        .transpose()?;
+    let disabled = match disabled.as_str() {
+        "" => None,
+        "true" => Some(true),
+        "false" => Some(false),
+        other => {
+            return Err(AppError::Invalid(format!(
+                "disabled: '{other}' is not true or false"
+            )))
+        }
+    };
+    accounts()?.update_user(name, role, disabled).await
+}
+
+#[server(endpoint = "tokens")]
+pub async fn list_tokens() -> Result<Vec<crate::auth::TokenView>, AppError> {
+    accounts()?.tokens().await
+}
+
+#[server(endpoint = "token-create")]
+pub async fn create_token(
+    name: String,
+    role: String,
+    days: String,
+    #[server(default)] csrf_token: String,
+) -> Result<crate::auth::NewToken, AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
+    let days = days
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| AppError::Invalid("days: a whole number".into()))?;
+    let by = crate::auth::request_user()
+        .map(|u| u.name)
+        .unwrap_or_default();
+    accounts()?
+        .create_token(name, role_of(&role)?, days, by)
+        .await
+}
+
+#[server(endpoint = "token-revoke")]
+pub async fn revoke_token(
+    id: String,
+    #[server(default)] csrf_token: String,
+) -> Result<(), AppError> {
+    // Checked by the server before the call gets here (the CSRF token travels with the form).
+    let _ = csrf_token;
+    accounts()?.revoke_token(id).await
+}
+
+#[server(endpoint = "audit")]
+pub async fn audit_log(
+    filter: crate::auth::AuditFilter,
+) -> Result<crate::auth::AuditList, AppError> {
+    accounts()?.audit(filter).await
 }

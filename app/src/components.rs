@@ -1,6 +1,7 @@
 //! Pieces every page uses: the frame with the estate header, status pills, the freshness bar, error panels.
 
 use crate::api::RefreshInventory;
+use crate::auth::{Me, Role};
 use crate::error::AppError;
 use crate::model::{EstateInfo, Freshness, Status};
 use leptos::prelude::*;
@@ -34,13 +35,16 @@ pub fn Shell(estate: Option<EstateInfo>, children: Children) -> impl IntoView {
             <nav>
                 <a href="/">"Overview"</a>
                 <a href="/runs">"Runs"</a>
-                <a href="/train">"Train"</a>
+                <IfRole role=Role::Operator><a href="/train">"Train"</a></IfRole>
                 <a href="/endpoints">"Endpoints"</a>
                 <a href="/queries">"Queries"</a>
                 <a href="/cost">"Cost"</a>
                 <a href="/alerts">"Alerts"</a>
+                <a href="/audit">"Audit"</a>
+                <IfRole role=Role::Admin><a href="/admin">"Admin"</a></IfRole>
             </nav>
             <div class="estate-header">{header}</div>
+            <UserMenu/>
         </header>
         <main class="page">{children()}</main>
     }
@@ -118,6 +122,7 @@ pub fn FreshnessBar(
         <div class="freshness">
             <span class="muted" data-testid="fetched-at">{fetched}</span>
             <ActionForm action=refresh attr:class="inline">
+                <CsrfField/>
                 <button type="submit" class="button" disabled=move || pending.get()>
                     {move || if pending.get() { "Refreshing…" } else { "Refresh" }}
                 </button>
@@ -159,4 +164,73 @@ pub fn urlencode(s: &str) -> String {
             b => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The signed-in user, loaded once per page (with the session's CSRF token).
+pub type MeResource = Resource<Result<Option<Me>, AppError>>;
+
+pub fn provide_me() {
+    provide_context::<MeResource>(Resource::new(|| (), |_| crate::api::whoami()));
+}
+
+fn me_resource() -> Option<MeResource> {
+    use_context::<MeResource>()
+}
+
+/// The hidden field every form that changes something carries: the session's CSRF token.
+#[component]
+pub fn CsrfField() -> impl IntoView {
+    let me = me_resource();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let me = match me {
+                    Some(r) => r.await.ok().flatten(),
+                    None => None,
+                };
+                me.map(|m| view! { <input type="hidden" name="csrf_token" value=m.csrf/> })
+            })}
+        </Transition>
+    }
+}
+
+/// Shows its children only to users with at least `role` (the server checks again on every call).
+#[component]
+pub fn IfRole(role: Role, children: ChildrenFn) -> impl IntoView {
+    let me = me_resource();
+    let children = StoredValue::new(children);
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let allowed = match me {
+                    Some(r) => r.await.ok().flatten().is_some_and(|m| m.can(role)),
+                    None => false,
+                };
+                allowed.then(|| children.with_value(|c| c()))
+            })}
+        </Transition>
+    }
+}
+
+/// Who is signed in, their role, and sign-out.
+#[component]
+fn UserMenu() -> impl IntoView {
+    let me = me_resource();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let me = match me {
+                    Some(r) => r.await.ok().flatten(),
+                    None => None,
+                };
+                me.map(|m| view! {
+                    <form class="user-menu" method="post" action="/signout">
+                        <span class="who" data-testid="who" data-role=m.role.as_str()>{m.display_name.clone()}" · "{m.role.as_str()}</span>
+                        <input type="hidden" name="csrf_token" value=m.csrf.clone()/>
+                        <button type="submit" class="button secondary small">"Sign out"</button>
+                    </form>
+                })
+            })}
+        </Transition>
+    }
 }

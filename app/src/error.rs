@@ -12,6 +12,12 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// Not signed in (or the API token is not valid).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but the role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
     /// Well-formed but not acceptable: the reason names the field.
     #[error("{0}")]
     Invalid(String),
@@ -36,6 +42,8 @@ impl AppError {
         match self {
             AppError::NotFound(_) => 404,
             AppError::BadRequest(_) => 400,
+            AppError::Unauthorized(_) => 401,
+            AppError::Forbidden(_) => 403,
             AppError::Invalid(_) => 422,
             AppError::Conflict(_) => 409,
             AppError::TooManyRequests(_) => 429,
@@ -50,6 +58,8 @@ impl AppError {
         match self {
             AppError::NotFound(_) => "NotFound",
             AppError::BadRequest(_) => "BadRequest",
+            AppError::Unauthorized(_) => "Unauthorized",
+            AppError::Forbidden(_) => "Forbidden",
             AppError::Invalid(_) => "ValidationFailed",
             AppError::Conflict(_) => "Conflict",
             AppError::TooManyRequests(_) => "TooManyRequests",

@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod auth;
 pub mod chart;
 pub mod components;
 pub mod cost;
@@ -40,6 +41,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    components::provide_me();
     // Runs only in the browser, once hydration has attached: tests and scripts wait on this marker.
     Effect::new(move |_| {
         #[cfg(feature = "hydrate")]
@@ -65,6 +67,9 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/queries") view=pages::queries::QueriesPage ssr=SsrMode::Async/>
                 <Route path=path!("/cost") view=pages::cost::CostPage ssr=SsrMode::Async/>
                 <Route path=path!("/alerts") view=pages::alerts::AlertsPage ssr=SsrMode::Async/>
+                <Route path=path!("/audit") view=pages::audit::AuditPage ssr=SsrMode::Async/>
+                <Route path=path!("/admin") view=pages::admin::AdminPage ssr=SsrMode::Async/>
+                <Route path=path!("/signin") view=pages::signin::SignInPage/>
             </Routes>
         </Router>
     }

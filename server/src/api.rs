@@ -163,7 +163,7 @@ async fn submit_training(
     let key = idempotency_key(&headers)?;
     Ok(accepted(
         s.runs
-            .submit_training(&spec, crate::runs::ANONYMOUS, key.as_deref())
+            .submit_training(&spec, &crate::auth::actor(), key.as_deref())
             .await?,
     ))
 }
@@ -384,20 +384,30 @@ async fn get_run(
     Ok(Json(s.runs.detail(&id).await?))
 }
 
+/// The request's user and role (the middleware has checked there is one).
+fn who(user: Option<axum::Extension<app::auth::RequestUser>>) -> (String, app::auth::Role) {
+    user.map(|axum::Extension(u)| (u.name, u.role))
+        .unwrap_or_else(|| (crate::auth::actor(), app::auth::Role::Viewer))
+}
+
 /// `POST /api/v1/queries`: `{source, query, timespan}` → the result table.
 async fn run_query(
     State(s): State<AppState>,
+    user: Option<axum::Extension<app::auth::RequestUser>>,
     JsonBody(req): JsonBody<app::query::QueryRequest>,
 ) -> ApiResult<app::query::QueryResult> {
-    Ok(Json(s.observe.run(crate::runs::ANONYMOUS, &req).await?))
+    let (name, role) = who(user);
+    Ok(Json(s.observe.run(&name, role, &req).await?))
 }
 
 /// `GET /api/v1/queries/csv?source=&timespan=&query=`: the result as a CSV download.
 async fn query_csv(
     State(s): State<AppState>,
+    user: Option<axum::Extension<app::auth::RequestUser>>,
     axum::extract::Query(req): axum::extract::Query<app::query::QueryRequest>,
 ) -> Result<Response, ApiError> {
-    let result = s.observe.run(crate::runs::ANONYMOUS, &req).await?;
+    let (name, role) = who(user);
+    let result = s.observe.run(&name, role, &req).await?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
@@ -412,7 +422,7 @@ async fn query_csv(
 }
 
 async fn saved_queries(State(s): State<AppState>) -> ApiResult<Vec<app::query::SavedQuery>> {
-    Ok(Json(s.observe.saved(crate::runs::ANONYMOUS).await?))
+    Ok(Json(s.observe.saved(&crate::auth::actor()).await?))
 }
 
 /// `POST /api/v1/queries/saved`: `{name, source, query, timespan?, description?}` → 201.
@@ -420,12 +430,12 @@ async fn save_query(
     State(s): State<AppState>,
     JsonBody(q): JsonBody<app::query::NewSavedQuery>,
 ) -> Result<Response, ApiError> {
-    let saved = s.observe.save(crate::runs::ANONYMOUS, &q).await?;
+    let saved = s.observe.save(&crate::auth::actor(), &q).await?;
     Ok((StatusCode::CREATED, Json(saved)).into_response())
 }
 
 async fn recent_queries(State(s): State<AppState>) -> ApiResult<Vec<app::query::RecentQuery>> {
-    Ok(Json(s.observe.recent(crate::runs::ANONYMOUS, 50).await?))
+    Ok(Json(s.observe.recent(&crate::auth::actor(), 50).await?))
 }
 
 async fn endpoint_health(

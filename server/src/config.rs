@@ -29,6 +29,49 @@ pub enum Command {
         #[arg(long, env = "MLOPS_EMULATOR_PORT", default_value_t = 4000)]
         port: u16,
     },
+    /// Local accounts.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// API tokens for the JSON API (`Authorization: Bearer …`).
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum UsersCommand {
+    /// Add a local account; prints a generated password once unless `--password-stdin` is given.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+}
+
+#[derive(Subcommand, Clone, Debug)]
+pub enum TokensCommand {
+    /// Create a token and print it once (only its digest is stored).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        role: String,
+        /// Days until it expires.
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Args, Clone, Debug)]
@@ -86,6 +129,15 @@ pub struct Config {
     /// How often the run tracker looks at each run in flight, in milliseconds.
     #[arg(long, env = "MLOPS_TRACK_POLL_MS", default_value_t = 1000)]
     pub track_poll_ms: u64,
+    /// The address users reach the console at; an `https://` URL makes session cookies `Secure`.
+    #[arg(long, env = "MLOPS_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// A session ends after this many seconds without a request.
+    #[arg(long, env = "MLOPS_SESSION_IDLE_SECS", default_value_t = 28_800)]
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after sign-in, however active.
+    #[arg(long, env = "MLOPS_SESSION_MAX_SECS", default_value_t = 43_200)]
+    pub session_max_secs: u64,
     /// Where the built site (wasm, JS, CSS, public files) is served from.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,

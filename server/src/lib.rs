@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod api;
+pub mod auth;
 pub mod azure;
 pub mod config;
 pub mod cost;
@@ -38,6 +39,7 @@ pub struct AppState {
     pub observe: Arc<observe::Observe>,
     pub costs: Arc<cost::Costs>,
     pub alerts: Arc<alerts::Alerts>,
+    pub auth: Arc<auth::Auth>,
 }
 
 impl app::api::Deployments for Services {
@@ -117,6 +119,15 @@ impl app::api::Deployments for Services {
     }
 }
 
+/// Who a server function or a page render acts for: the request's user (from its context), else the
+/// task's actor.
+fn user() -> (String, app::auth::Role) {
+    match app::auth::request_user() {
+        Some(u) => (u.name, u.role),
+        None => (auth::actor(), app::auth::Role::Viewer),
+    }
+}
+
 /// The run a page follows after an action (the first run, for a repeated idempotency key).
 fn run_id(
     started: Result<(uuid::Uuid, bool), app::error::AppError>,
@@ -125,7 +136,66 @@ fn run_id(
 }
 
 /// What pages reach through server functions: the services, behind the app's [`app::api::Backend`].
+impl app::api::Accounts for Services {
+    fn users(
+        &self,
+    ) -> app::api::BoxFuture<'_, Result<Vec<app::auth::UserView>, app::error::AppError>> {
+        Box::pin(auth::list_users(&self.db))
+    }
+
+    fn add_user(
+        &self,
+        name: String,
+        display_name: String,
+        role: app::auth::Role,
+    ) -> app::api::BoxFuture<'_, Result<app::auth::NewUser, app::error::AppError>> {
+        Box::pin(
+            async move { auth::add_user(&self.db, &name, Some(&display_name), role, None).await },
+        )
+    }
+
+    fn update_user(
+        &self,
+        name: String,
+        role: Option<app::auth::Role>,
+        disabled: Option<bool>,
+    ) -> app::api::BoxFuture<'_, Result<app::auth::UserView, app::error::AppError>> {
+        Box::pin(async move { auth::update_user(&self.db, &name, role, disabled).await })
+    }
+
+    fn tokens(
+        &self,
+    ) -> app::api::BoxFuture<'_, Result<Vec<app::auth::TokenView>, app::error::AppError>> {
+        Box::pin(auth::list_tokens(&self.db))
+    }
+
+    fn create_token(
+        &self,
+        name: String,
+        role: app::auth::Role,
+        days: i64,
+        by: String,
+    ) -> app::api::BoxFuture<'_, Result<app::auth::NewToken, app::error::AppError>> {
+        Box::pin(async move { auth::create_token(&self.db, &name, role, &by, days).await })
+    }
+
+    fn revoke_token(
+        &self,
+        id: String,
+    ) -> app::api::BoxFuture<'_, Result<(), app::error::AppError>> {
+        Box::pin(async move { auth::revoke_token(&self.db, &id).await })
+    }
+
+    fn audit(
+        &self,
+        filter: app::auth::AuditFilter,
+    ) -> app::api::BoxFuture<'_, Result<app::auth::AuditList, app::error::AppError>> {
+        Box::pin(async move { auth::audit::list(&self.db, &filter).await })
+    }
+}
+
 struct Services {
+    db: PgPool,
     inventory: Arc<Inventory>,
     runs: Arc<runs::Runs>,
     observe: Arc<observe::Observe>,
@@ -207,26 +277,26 @@ impl app::api::Queries for Services {
         &self,
         req: app::query::QueryRequest,
     ) -> app::api::BoxFuture<'_, Result<app::query::QueryResult, app::error::AppError>> {
-        Box::pin(async move { self.observe.run(runs::ANONYMOUS, &req).await })
+        Box::pin(async move { self.observe.run(&user().0, user().1, &req).await })
     }
 
     fn saved_queries(
         &self,
     ) -> app::api::BoxFuture<'_, Result<Vec<app::query::SavedQuery>, app::error::AppError>> {
-        Box::pin(self.observe.saved(runs::ANONYMOUS))
+        Box::pin(async move { self.observe.saved(&user().0).await })
     }
 
     fn save_query(
         &self,
         q: app::query::NewSavedQuery,
     ) -> app::api::BoxFuture<'_, Result<app::query::SavedQuery, app::error::AppError>> {
-        Box::pin(async move { self.observe.save(runs::ANONYMOUS, &q).await })
+        Box::pin(async move { self.observe.save(&user().0, &q).await })
     }
 
     fn recent_queries(
         &self,
     ) -> app::api::BoxFuture<'_, Result<Vec<app::query::RecentQuery>, app::error::AppError>> {
-        Box::pin(self.observe.recent(runs::ANONYMOUS, 15))
+        Box::pin(async move { self.observe.recent(&user().0, 15).await })
     }
 
     fn endpoint_health(
@@ -272,7 +342,7 @@ impl app::api::Backend for Services {
         Box::pin(async move {
             run_id(
                 self.runs
-                    .submit_training(&spec, runs::ANONYMOUS, key.as_deref())
+                    .submit_training(&spec, &auth::actor(), key.as_deref())
                     .await,
             )
         })
@@ -303,6 +373,7 @@ pub fn router(
     sessions: tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::PostgresStore>,
 ) -> Router {
     let services = Arc::new(Services {
+        db: state.db.clone(),
         inventory: state.inventory.clone(),
         runs: state.runs.clone(),
         observe: state.observe.clone(),
@@ -312,7 +383,8 @@ pub fn router(
     let backend: SharedBackend = services.clone();
     let deployments: app::api::SharedDeployments = services.clone();
     let queries: app::api::SharedQueries = services.clone();
-    let monitoring: app::api::SharedMonitoring = services;
+    let monitoring: app::api::SharedMonitoring = services.clone();
+    let accounts: app::api::SharedAccounts = services;
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
     let context = {
@@ -322,10 +394,13 @@ pub fn router(
             provide_context(deployments.clone());
             provide_context(queries.clone());
             provide_context(monitoring.clone());
+            provide_context(accounts.clone());
         }
     };
+    let guard = axum::middleware::from_fn_with_state(state.clone(), auth::middleware::guard);
     Router::new()
         .merge(api::routes())
+        .merge(auth::routes::routes())
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             app::shell(options.clone())
         })
@@ -333,6 +408,7 @@ pub fn router(
             AppState,
             _,
         >(context, app::shell))
+        .layer(guard)
         .layer(sessions)
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(
@@ -359,6 +435,8 @@ pub struct Server {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
     postgres: Option<pg_embedded::EmbeddedPostgres>,
+    /// The generated password of the first admin, when this start created it (shown once).
+    pub first_admin_password: Option<String>,
 }
 
 impl Server {
@@ -411,16 +489,10 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
     let mut shutdown = Vec::new();
     let mut tasks = Vec::new();
 
-    let (db, postgres) = match &config.database_url {
-        Some(url) => (db::connect(url.expose()).await?, None),
-        None => {
-            let pg =
-                pg_embedded::EmbeddedPostgres::start(&config.data_dir.join("postgres")).await?;
-            let url = pg.database_url("mlops_console").await?;
-            tracing::info!(port = pg.port(), dir = %pg.data_dir().display(), "embedded Postgres ready");
-            (db::connect(&url).await?, Some(pg))
-        }
-    };
+    let (db, postgres) = open_database(&config).await?;
+    if let Some(pg) = &postgres {
+        tracing::info!(port = pg.port(), dir = %pg.data_dir().display(), "embedded Postgres ready");
+    }
 
     let (endpoints, credential, emulator_url): (
         _,
@@ -505,14 +577,31 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         .migrate()
         .await
         .map_err(|e| StartError::Sessions(e.to_string()))?;
-    let sessions = tower_sessions::SessionManagerLayer::new(store)
-        .with_name("mlops_session")
-        .with_http_only(true)
-        .with_same_site(tower_sessions::cookie::SameSite::Strict)
-        .with_secure(false)
-        .with_expiry(tower_sessions::Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::hours(8),
-        ));
+    let secure = config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let sessions =
+        tower_sessions::SessionManagerLayer::new(store)
+            .with_name("mlops_session")
+            .with_http_only(true)
+            .with_same_site(tower_sessions::cookie::SameSite::Strict)
+            .with_secure(secure)
+            .with_expiry(tower_sessions::Expiry::OnInactivity(
+                tower_sessions::cookie::time::Duration::seconds(
+                    config.session_idle_secs.max(60) as i64
+                ),
+            ));
+    let first_admin_password = auth::ensure_first_admin(&db)
+        .await
+        .map_err(|e| StartError::Sessions(e.to_string()))?;
+    let auth = Arc::new(auth::Auth {
+        throttle: auth::Throttle::default(),
+        rules: auth::SessionRules {
+            secure,
+            absolute: std::time::Duration::from_secs(config.session_max_secs.max(1)),
+        },
+    });
 
     let addr = listener.local_addr()?;
     let state = AppState {
@@ -523,16 +612,20 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         observe,
         costs,
         alerts,
+        auth,
     };
     let app = router(state.clone(), sessions);
     let (tx, rx) = oneshot::channel::<()>();
     shutdown.push(tx);
     let served = tokio::spawn(async move {
-        axum::serve(listener.tap_io(no_delay), app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await
+        axum::serve(
+            listener.tap_io(no_delay),
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = rx.await;
+        })
+        .await
     });
     Ok(Server {
         addr,
@@ -542,5 +635,22 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         tasks,
         served,
         postgres,
+        first_admin_password,
     })
+}
+
+/// The database the console uses (the embedded one when no URL is given), migrated: for the
+/// `users` and `tokens` commands.
+pub async fn open_database(
+    config: &Config,
+) -> Result<(PgPool, Option<pg_embedded::EmbeddedPostgres>), StartError> {
+    match &config.database_url {
+        Some(url) => Ok((db::connect(url.expose()).await?, None)),
+        None => {
+            let pg =
+                pg_embedded::EmbeddedPostgres::start(&config.data_dir.join("postgres")).await?;
+            let url = pg.database_url("mlops_console").await?;
+            Ok((db::connect(&url).await?, Some(pg)))
+        }
+    }
 }

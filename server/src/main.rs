@@ -1,7 +1,7 @@
 //! `mlops-console`: parse configuration, set up tracing, run the console (or the emulator alone).
 
 use clap::Parser;
-use mlops_console::config::{Cli, Command};
+use mlops_console::config::{Cli, Command, TokensCommand, UsersCommand};
 use mlops_console::{emulator, run};
 use tracing_subscriber::EnvFilter;
 
@@ -31,6 +31,8 @@ async fn main() -> std::process::ExitCode {
     let config = cli.config;
     let result = match cli.command {
         Some(Command::Emulator { port }) => serve_emulator(config, port).await,
+        Some(Command::Users(cmd)) => users(config, cmd).await,
+        Some(Command::Tokens(cmd)) => tokens(config, cmd).await,
         None | Some(Command::Serve) => serve(config).await,
     };
     match result {
@@ -49,6 +51,11 @@ async fn serve(config: mlops_console::config::Config) -> Result<(), Box<dyn std:
         .map_err(|e| format!("cannot listen on {}:{}: {e}", config.host, config.port))?;
     let server = run(listener, config).await?;
     println!("mlops-console is running at {}", server.url());
+    if let Some(password) = &server.first_admin_password {
+        println!(
+            "First start: sign in as `admin` with the password {password} — shown this once; add your own accounts under Admin."
+        );
+    }
     if let Some(url) = &server.emulator_url {
         println!("Azure emulator at {url} (faults: {url}/_emulator/faults)");
     }
@@ -88,4 +95,102 @@ async fn serve_emulator(
         pg.stop().await;
     }
     Ok(())
+}
+
+fn role(s: &str) -> Result<app::auth::Role, Box<dyn std::error::Error>> {
+    app::auth::Role::parse(s)
+        .ok_or_else(|| format!("--role must be viewer, operator or admin, not '{s}'").into())
+}
+
+async fn users(
+    config: mlops_console::config::Config,
+    cmd: UsersCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (db, pg) = mlops_console::open_database(&config).await?;
+    let result: Result<(), Box<dyn std::error::Error>> = async {
+        match cmd {
+            UsersCommand::Add {
+                name,
+                role: r,
+                display_name,
+                password_stdin,
+            } => {
+                let password = if password_stdin {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    Some(line.trim_end_matches(['\r', '\n']).to_string())
+                } else {
+                    None
+                };
+                let new = mlops_console::auth::add_user(
+                    &db,
+                    &name,
+                    display_name.as_deref(),
+                    role(&r)?,
+                    password.as_deref(),
+                )
+                .await?;
+                println!("added {} ({})", new.user.name, new.user.role.as_str());
+                if let Some(p) = new.password {
+                    println!("password (shown once): {p}");
+                }
+            }
+            UsersCommand::List => {
+                for u in mlops_console::auth::list_users(&db).await? {
+                    println!(
+                        "{}\t{}\t{}{}",
+                        u.name,
+                        u.role.as_str(),
+                        u.source,
+                        if u.disabled { "\tdisabled" } else { "" }
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    if let Some(pg) = pg {
+        pg.stop().await;
+    }
+    result
+}
+
+async fn tokens(
+    config: mlops_console::config::Config,
+    cmd: TokensCommand,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (db, pg) = mlops_console::open_database(&config).await?;
+    let result: Result<(), Box<dyn std::error::Error>> = async {
+        match cmd {
+            TokensCommand::Create {
+                name,
+                role: r,
+                days,
+            } => {
+                let new =
+                    mlops_console::auth::create_token(&db, &name, role(&r)?, "cli", days).await?;
+                println!(
+                    "token {} ({}, expires {}):",
+                    new.view.name,
+                    new.view.role.as_str(),
+                    new.view.expires_at.format("%Y-%m-%d")
+                );
+                println!("{}", new.token);
+                eprintln!("(shown once; only its digest is stored)");
+            }
+            TokensCommand::Revoke { id } => {
+                mlops_console::auth::revoke_token(&db, &id).await?;
+                println!("revoked {id}");
+            }
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    if let Some(pg) = pg {
+        pg.stop().await;
+    }
+    result
 }

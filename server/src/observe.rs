@@ -6,6 +6,7 @@ use crate::azure::error::AzureError;
 use crate::azure::monitor::Api;
 use crate::azure::wire::LogQueryResponse;
 use crate::azure::AzureClient;
+use app::auth::Role;
 use app::error::AppError;
 use app::model::Estate;
 use app::query::{
@@ -107,11 +108,29 @@ impl Observe {
             .await
     }
 
-    /// Runs a query for `user`, checked first, recorded after (with its outcome).
-    pub async fn run(&self, user: &str, req: &QueryRequest) -> Result<QueryResult, AppError> {
+    /// Runs a query for `user`, checked first, recorded after (with its outcome). Viewers run saved
+    /// queries only; free-form KQL needs the operator role.
+    pub async fn run(
+        &self,
+        user: &str,
+        role: Role,
+        req: &QueryRequest,
+    ) -> Result<QueryResult, AppError> {
         let problems = req.problems();
         if !problems.is_empty() {
             return Err(AppError::Invalid(problems.join("; ")));
+        }
+        if role < Role::Operator {
+            let saved = self.saved(user).await?;
+            let same = |a: &str, b: &str| a.split_whitespace().eq(b.split_whitespace());
+            if !saved
+                .iter()
+                .any(|q| q.source == req.source && same(&q.query, &req.query))
+            {
+                return Err(AppError::Forbidden(
+                    "Viewers run saved queries; free-form KQL needs the operator role.".into(),
+                ));
+            }
         }
         let slot = self.slot(user);
         let Ok(_permit) = slot.try_acquire() else {

@@ -101,19 +101,67 @@ pub fn config(db: &TestDb) -> Config {
 pub struct TestApp {
     pub server: Server,
     pub url: String,
+    /// Sends an admin API token with every request.
     pub http: reqwest::Client,
+}
+
+/// A client that sends `token` as its bearer credential (requests that set their own keep theirs).
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl TestApp {
     pub async fn start(config: Config) -> TestApp {
+        init_logs();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = run(listener, config).await.expect("the console starts");
         let url = server.url();
+        let token = mlops_console::auth::create_token(
+            &server.state.db,
+            "tests",
+            app::auth::Role::Admin,
+            "tests",
+            1,
+        )
+        .await
+        .unwrap()
+        .token;
         TestApp {
             server,
             url,
-            http: reqwest::Client::new(),
+            http: client_with(&token),
         }
+    }
+
+    /// A client acting with `role`, through an API token of its own.
+    pub async fn client_as(&self, role: app::auth::Role) -> reqwest::Client {
+        let new = mlops_console::auth::create_token(
+            &self.server.state.db,
+            &format!("tests-{}", role.as_str()),
+            role,
+            "tests",
+            1,
+        )
+        .await
+        .unwrap();
+        client_with(&new.token)
+    }
+
+    /// Adds a local account (once) with a known password; returns the password.
+    pub async fn user(&self, name: &str, role: app::auth::Role) -> String {
+        let password = format!("{name}-correct-horse-battery");
+        let _ =
+            mlops_console::auth::add_user(&self.server.state.db, name, None, role, Some(&password))
+                .await;
+        password
     }
 
     /// Started, with the first inventory loaded.
@@ -182,6 +230,28 @@ impl TestApp {
     pub fn emulator_url(&self) -> String {
         self.server.emulator_url.clone().expect("emulator mode")
     }
+}
+
+/// Where the test run's logs go: every test's server logs into one file, which the secrets test greps.
+pub fn log_path() -> PathBuf {
+    workspace_root().join("target/test-logs/integration.log")
+}
+
+/// Routes tracing to [`log_path`] (once per test binary), at debug for the console.
+pub fn init_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let path = log_path();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,mlops_console=debug,tower_http=debug,sqlx=warn",
+            ))
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .try_init();
+    });
 }
 
 /// A standalone emulator on port 0, stoppable to play "Azure is down".

@@ -2,7 +2,8 @@
 //! comment, the runbook one click from an underutilization alert, and the rules and action groups.
 
 use crate::api::{get_alerts, ChangeAlertState, StartRunbook};
-use crate::components::{ErrorPanel, Loading, Shell};
+use crate::auth::Role;
+use crate::components::{CsrfField, ErrorPanel, Loading, MeResource, Shell};
 use crate::cost::{AlertView, AlertsView};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -26,6 +27,7 @@ pub fn AlertsPage() -> impl IntoView {
         |(s, _)| get_alerts(Some(s)),
     );
     let navigate = use_navigate();
+    let me = use_context::<MeResource>();
     Effect::new(move |_| {
         if let Some(Ok(id)) = runbook.value().get() {
             navigate(&format!("/runs/{id}"), Default::default());
@@ -54,9 +56,13 @@ pub fn AlertsPage() -> impl IntoView {
             {error}
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
+                    let can_act = match me {
+                        Some(r) => r.await.ok().flatten().is_some_and(|m| m.can(Role::Operator)),
+                        None => false,
+                    };
                     match alerts.await {
                         Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                        Ok(v) => view! { <AlertsBody v change runbook/> }.into_any(),
+                        Ok(v) => view! { <AlertsBody v change runbook can_act/> }.into_any(),
                     }
                 })}
             </Transition>
@@ -69,6 +75,7 @@ fn AlertsBody(
     v: AlertsView,
     change: ServerAction<ChangeAlertState>,
     runbook: ServerAction<StartRunbook>,
+    can_act: bool,
 ) -> impl IntoView {
     let AlertsView {
         alerts,
@@ -81,7 +88,7 @@ fn AlertsBody(
     } else {
         alerts
             .into_iter()
-            .map(|a| view! { <AlertRow a change runbook runbook_name=runbook_name.clone()/> })
+            .map(|a| view! { <AlertRow a change runbook runbook_name=runbook_name.clone() can_act/> })
             .collect_view()
             .into_any()
     };
@@ -121,6 +128,7 @@ fn AlertRow(
     change: ServerAction<ChangeAlertState>,
     runbook: ServerAction<StartRunbook>,
     runbook_name: String,
+    can_act: bool,
 ) -> impl IntoView {
     let since = a
         .since
@@ -128,8 +136,9 @@ fn AlertRow(
         .unwrap_or_default();
     let reason = format!("alert {}: {}", a.id, a.description);
     let current = a.state.clone();
-    let scale = a.underutilization.then(move || view! {
+    let scale = (a.underutilization && can_act).then(move || view! {
         <ActionForm action=runbook attr:class="inline">
+            <CsrfField/>
             <input type="hidden" name="direction" value="down"/>
             <input type="hidden" name="reason_text" value=reason/>
             <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
@@ -153,7 +162,9 @@ fn AlertRow(
             <td>{format!("{} ({})", a.target, a.target_type)}</td>
             <td>{since}</td>
             <td class="act">
+                {can_act.then(|| view! {
                 <ActionForm action=change attr:class="inline alert-state">
+                    <CsrfField/>
                     <input type="hidden" name="id" value=form_id/>
                     <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
                     <select name="state" aria-label="new state">
@@ -164,6 +175,7 @@ fn AlertRow(
                     <input name="comment" placeholder="comment" size="18" maxlength="2000"/>
                     <button type="submit" class="button secondary" data-action="set-state">"Set"</button>
                 </ActionForm>
+                })}
                 {scale}
             </td>
         </tr>

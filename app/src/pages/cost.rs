@@ -3,7 +3,7 @@
 //! console's cache, with its "as of".
 
 use crate::api::{get_cost, RefreshCost};
-use crate::components::{ErrorPanel, Loading, Shell};
+use crate::components::{CsrfField, ErrorPanel, Loading, Shell};
 use crate::cost::{Breakdown, CostView};
 use crate::query::{QueryResult, ResultColumn};
 use leptos::prelude::*;
@@ -56,6 +56,7 @@ pub fn CostPage() -> impl IntoView {
             <div class="page-head">
                 <h1>"Cost"</h1>
                 <ActionForm action=refresh attr:class="inline">
+                    <CsrfField/>
                     <button type="submit" class="button secondary" data-action="refresh-cost" disabled=move || refresh.pending().get()>
                         {move || if refresh.pending().get() { "Refreshing…" } else { "Refresh from Azure" }}
                     </button>

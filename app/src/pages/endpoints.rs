@@ -4,7 +4,8 @@
 use crate::api::{
     endpoint_health, list_endpoints, AddDeployment, RollbackTraffic, SetTraffic, TrainAndDeploy,
 };
-use crate::components::{ErrorPanel, Loading, Shell};
+use crate::auth::Role;
+use crate::components::{CsrfField, ErrorPanel, Loading, MeResource, Shell};
 use crate::model::{EndpointView, TrafficSpec};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -38,6 +39,7 @@ pub fn EndpointsPage() -> impl IntoView {
     follow(rollback);
     follow(add);
     let endpoints = Resource::new(|| (), |_| list_endpoints());
+    let me = use_context::<MeResource>();
     let error = move || {
         [
             set_traffic.value().get(),
@@ -49,51 +51,66 @@ pub fn EndpointsPage() -> impl IntoView {
         .find_map(|r| r.err())
         .map(|e| view! { <div class="banner stale form-error" role="alert">{e.to_string()}</div> })
     };
+    // One wait for who is asking and what there is: the actions render only for operators.
     view! {
         <Shell estate=None>
-            <div class="page-head">
-                <h1>"Online endpoints"</h1>
-                <ActionForm action=pipeline attr:class="inline">
-                    <input type="hidden" name="endpoint" value="ml-endpoint-staging"/>
-                    <input type="hidden" name="reason_text" value=""/>
-                    <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
-                    <button type="submit" class="button" data-action="train-deploy" disabled=move || pipeline.pending().get()
-                        title="Train, register the model, build its image, deploy it to ml-endpoint-staging at 0%, store the endpoint key and roll the image out to AKS">
-                        "Train and deploy"
-                    </button>
-                </ActionForm>
-            </div>
-            {error}
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    match endpoints.await {
-                        Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
-                        Ok(list) if list.is_empty() => view! {
-                            <section class="card empty">
-                                <p>"No online endpoints yet. Add the first deployment below; the endpoint is created with it."</p>
+                    let can_act = match me {
+                        Some(r) => r.await.ok().flatten().is_some_and(|m| m.can(Role::Operator)),
+                        None => false,
+                    };
+                    let list = endpoints.await;
+                    view! {
+                        <div class="page-head">
+                            <h1>"Online endpoints"</h1>
+                            {can_act.then(|| view! {
+                                <ActionForm action=pipeline attr:class="inline">
+                                    <CsrfField/>
+                                    <input type="hidden" name="endpoint" value="ml-endpoint-staging"/>
+                                    <input name="reason_text" placeholder="reason" size="16" aria-label="reason"/>
+                                    <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
+                                    <button type="submit" class="button" data-action="train-deploy" disabled=move || pipeline.pending().get()
+                                        title="Train, register the model, build its image, deploy it to ml-endpoint-staging at 0%, store the endpoint key and roll the image out to AKS">
+                                        "Train and deploy"
+                                    </button>
+                                </ActionForm>
+                            })}
+                        </div>
+                        {error}
+                        {match list {
+                            Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                            Ok(list) if list.is_empty() => view! {
+                                <section class="card empty">
+                                    <p>"No online endpoints yet. Add the first deployment below; the endpoint is created with it."</p>
+                                </section>
+                            }.into_any(),
+                            Ok(list) => list
+                                .into_iter()
+                                .map(|ep| view! { <EndpointCard ep set_traffic rollback can_act/> })
+                                .collect_view()
+                                .into_any(),
+                        }}
+                        {can_act.then(|| view! {
+                            <section class="card">
+                                <h2>"Add a deployment (at 0% traffic)"</h2>
+                                <ActionForm action=add attr:class="form">
+                                    <CsrfField/>
+                                    <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
+                                    <label>"Endpoint"<input name="endpoint" required value="ml-endpoint-staging"/></label>
+                                    <label>"Deployment"<input name="deployment" required placeholder="green"/></label>
+                                    <label>"Model (name:version)"<input name="model" required value="diabetes-classifier:1"/></label>
+                                    <label>"Instances"<input name="instance_count" type="number" min="1" max="20" value="1"/></label>
+                                    <label class="wide">"Environment variables (NAME=value, one per line)"
+                                        <textarea name="environment" rows="2" class="mono" placeholder="LOG_LEVEL=info"></textarea></label>
+                                    <label class="wide">"Reason"<input name="reason_text" placeholder="why (kept in the audit log)"/></label>
+                                    <div class="wide"><button type="submit" class="button" data-action="deploy" disabled=move || add.pending().get()>"Deploy"</button></div>
+                                </ActionForm>
                             </section>
-                        }.into_any(),
-                        Ok(list) => list
-                            .into_iter()
-                            .map(|ep| view! { <EndpointCard ep set_traffic rollback/> })
-                            .collect_view()
-                            .into_any(),
+                        })}
                     }
                 })}
             </Transition>
-            <section class="card">
-                <h2>"Add a deployment (at 0% traffic)"</h2>
-                <ActionForm action=add attr:class="form">
-                    <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
-                    <label>"Endpoint"<input name="endpoint" required value="ml-endpoint-staging"/></label>
-                    <label>"Deployment"<input name="deployment" required placeholder="green"/></label>
-                    <label>"Model (name:version)"<input name="model" required value="diabetes-classifier:1"/></label>
-                    <label>"Instances"<input name="instance_count" type="number" min="1" max="20" value="1"/></label>
-                    <label class="wide">"Environment variables (NAME=value, one per line)"
-                        <textarea name="environment" rows="2" class="mono" placeholder="LOG_LEVEL=info"></textarea></label>
-                    <div class="wide"><button type="submit" class="button" disabled=move || add.pending().get()>"Deploy"</button></div>
-                </ActionForm>
-            </section>
         </Shell>
     }
 }
@@ -103,6 +120,7 @@ fn EndpointCard(
     ep: EndpointView,
     set_traffic: ServerAction<SetTraffic>,
     rollback: ServerAction<RollbackTraffic>,
+    can_act: bool,
 ) -> impl IntoView {
     let EndpointView {
         name,
@@ -141,6 +159,7 @@ fn EndpointCard(
                 let name = ep_name.clone();
                 view! {
                     <ActionForm action=set_traffic attr:class="inline">
+                        <CsrfField/>
                         <input type="hidden" name="endpoint" value=name/>
                         <input type="hidden" name="split" value=split/>
                         <input type="hidden" name="reason_text" value=""/>
@@ -166,10 +185,12 @@ fn EndpointCard(
                 <tbody>{rows}</tbody>
             </table>
             <HealthPanel endpoint=name.clone()/>
+            {can_act.then(|| view! {
             {editor}
             <div class="actions">
                 {presets}
                 <ActionForm action=set_traffic attr:class="inline">
+                    <CsrfField/>
                     <input type="hidden" name="endpoint" value=for_split/>
                     <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
                     <input name="split" value=current aria-label="traffic split" size="24"/>
@@ -177,12 +198,14 @@ fn EndpointCard(
                     <button type="submit" class="button secondary">"Set split"</button>
                 </ActionForm>
                 <ActionForm action=rollback attr:class="inline">
+                    <CsrfField/>
                     <input type="hidden" name="endpoint" value=for_rollback/>
-                    <input type="hidden" name="reason_text" value=""/>
+                    <input name="reason_text" placeholder="reason" size="14" aria-label="rollback reason"/>
                     <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
                     <button type="submit" class="button danger" data-action="rollback">"Roll back"</button>
                 </ActionForm>
             </div>
+            })}
         </section>
     }
 }
@@ -283,6 +306,7 @@ fn SplitEditor(
                 {move || problems().into_iter().map(|p| view! { <li>{p}</li> }).collect_view()}
             </ul>
             <ActionForm action=set_traffic attr:class="inline">
+                <CsrfField/>
                 <input type="hidden" name="endpoint" value=endpoint/>
                 <input type="hidden" name="idempotency_key" value=uuid::Uuid::new_v4().to_string()/>
                 <input type="hidden" name="split" prop:value=move || as_text(&spec().traffic)/>

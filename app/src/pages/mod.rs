@@ -1,12 +1,15 @@
 //! One module per page.
 
+pub mod admin;
 pub mod alerts;
+pub mod audit;
 pub mod cost;
 pub mod endpoints;
 pub mod overview;
 pub mod queries;
 pub mod resource;
 pub mod runs;
+pub mod signin;
 pub mod train;
 
 use crate::components::Shell;

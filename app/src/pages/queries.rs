@@ -3,7 +3,8 @@
 //! The query lives in the URL (`?source=&t=&q=`), so a result is a link to share and Back works.
 
 use crate::api::{recent_queries, run_query, saved_queries, SaveQuery};
-use crate::components::{urlencode, ErrorPanel, Loading, Shell};
+use crate::auth::Role;
+use crate::components::{urlencode, CsrfField, ErrorPanel, IfRole, Loading, Shell};
 use crate::query::{cell_text, QueryResult, Source, TIMESPANS};
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -140,7 +141,7 @@ pub fn QueriesPage() -> impl IntoView {
                                 Some(Err(e)) => view! { <ErrorPanel error=e/> }.into_any(),
                                 Some(Ok(r)) => view! {
                                     <ResultView result=r csv=csv_href(source(), &timespan(), &text())/>
-                                    <SaveForm save source=source() timespan=timespan() query=text()/>
+                                    <IfRole role=Role::Operator><SaveForm save source=source() timespan=timespan() query=text()/></IfRole>
                                 }.into_any(),
                             }
                         })}
@@ -181,6 +182,7 @@ fn SaveForm(
     };
     view! {
         <ActionForm action=save attr:class="card inline save-query">
+            <CsrfField/>
             <input type="hidden" name="source" value=source.as_str()/>
             <input type="hidden" name="timespan" value=timespan/>
             <input type="hidden" name="query" value=query/>

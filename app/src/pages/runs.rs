@@ -1,7 +1,7 @@
 //! Run history: the list with filters and keyset pages, and one run's live timeline, logs and metrics.
 
 use crate::api::{get_run, list_runs};
-use crate::components::{urlencode, ErrorPanel, Loading, Shell};
+use crate::components::{urlencode, ErrorPanel, IfRole, Loading, Shell};
 use crate::model::{RunDetail, RunFilter, RunStatus};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -44,7 +44,7 @@ pub fn RunsPage() -> impl IntoView {
         <Shell estate=None>
             <div class="page-head">
                 <h1>"Runs"</h1>
-                <a class="button" href="/train">"New training job"</a>
+                <IfRole role=crate::auth::Role::Operator><a class="button" href="/train">"New training job"</a></IfRole>
             </div>
             <form class="filters card" method="get" action="/runs">
                 <label>"Kind"<input name="kind" placeholder="training-job" value=move || value("kind")/></label>

@@ -2,7 +2,7 @@
 //! carries an idempotency key, so a double click or a resent form returns the first run.
 
 use crate::api::SubmitTraining;
-use crate::components::Shell;
+use crate::components::{CsrfField, Shell};
 use crate::model::{format_inputs, TrainingJobSpec};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -31,6 +31,7 @@ pub fn TrainPage() -> impl IntoView {
             <p class="muted">"A command job in the Azure ML workspace, as "<span class="mono">"az ml job create --file jobs/train-job.yml"</span>" would send it."</p>
             {error}
             <ActionForm action=submit attr:class="card form">
+                <CsrfField/>
                 <input type="hidden" name="form[idempotency_key]" value=key/>
                 <label>"Display name"<input name="form[display_name]" value=spec.display_name.clone().unwrap_or_default()/></label>
                 <label>"Experiment"<input name="form[experiment_name]" required value=spec.experiment_name.clone()/></label>

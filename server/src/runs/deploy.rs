@@ -53,7 +53,7 @@ impl Runs {
             kind,
             target,
             parameters,
-            requested_by: super::ANONYMOUS,
+            requested_by: &crate::auth::actor(),
             reason,
             parent_id: None,
             idempotency_key: key,

@@ -25,9 +25,6 @@ use uuid::Uuid;
 
 pub const TRAINING_JOB: &str = "training-job";
 
-/// Who asked, until sign-in exists.
-pub const ANONYMOUS: &str = "anonymous";
-
 pub struct Runs {
     db: PgPool,
     client: Arc<AzureClient>,

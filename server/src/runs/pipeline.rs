@@ -117,7 +117,7 @@ impl Runs {
         let key = format!("{parent}:{step}");
         let (child, _) = match STEPS[step] {
             "train" => {
-                self.submit_training(&spec.training, super::ANONYMOUS, Some(&key))
+                self.submit_training(&spec.training, &crate::auth::actor(), Some(&key))
                     .await?
             }
             "register" => {
@@ -248,10 +248,14 @@ impl Runs {
                 Some(p) => q::get(&self.db, p).await?,
                 None => None,
             };
-            match self
-                .start_step(run.id, &spec, step, previous.as_ref())
-                .await
-            {
+            // Each step acts for whoever asked for the pipeline.
+            let started = crate::auth::ACTOR
+                .scope(
+                    run.requested_by.clone(),
+                    self.start_step(run.id, &spec, step, previous.as_ref()),
+                )
+                .await;
+            match started {
                 Ok(c) => {
                     state["child"] = json!(c.to_string());
                     q::set_outputs(&self.db, run.id, &state).await?;
