@@ -16,6 +16,8 @@ psql -q "$admin" -c "drop database if exists $db with (force)" -c "create databa
 url="$base/$db"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
+token=$(DATABASE_URL="$url" ./target/release/mlops-console tokens create --name bench --role viewer 2>/dev/null | grep '^mlc_')
+auth="Authorization: Bearer $token"
 RUST_LOG=warn PORT=$port DATABASE_URL="$url" LEPTOS_SITE_ROOT=target/site ./target/release/mlops-console >"$work/server.log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$work"; psql -q "$admin" -c "drop database if exists $db with (force)"' EXIT
@@ -57,7 +59,7 @@ done = function(summary, latency, requests)
     latency:percentile(50) / 1000, latency:percentile(95) / 1000))
 end
 LUA
-api() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/p.lua" "http://127.0.0.1:$port/api/v1/runs$1" | tail -1; }
+api() { wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$work/p.lua" -H "$auth" "http://127.0.0.1:$port/api/v1/runs$1" | tail -1; }
 bare() {
   sql "$@" > "$work/q.sql"
   (cd "$work" && rm -f pgbench_log.* && pgbench -n -f q.sql -c "$CONNECTIONS" -j 2 -T "$DURATION" -l "$url" >/dev/null 2>&1)
@@ -67,7 +69,7 @@ lat = sorted(int(l.split()[2]) for l in sys.stdin)
 p = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] / 1000
 print(f"{len(lat) / '"$DURATION"':.0f} {p(0.50):.3f} {p(0.95):.3f}")'
 }
-curl -fs "http://127.0.0.1:$port/api/v1/runs?limit=50" >/dev/null
+curl -fs -H "$auth" "http://127.0.0.1:$port/api/v1/runs?limit=50" >/dev/null
 echo
 echo "GET /api/v1/runs over $N runs, $CONNECTIONS connections, ${DURATION}s each, $(nproc) cores:"
 echo

@@ -596,3 +596,91 @@ async fn an_alert_is_acknowledged_with_a_comment_from_the_alerts_page() {
     b.client.close().await.unwrap();
     app.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_viewer_sees_no_deploy_and_is_refused_an_operator_deploys_with_a_reason_on_record() {
+    let db = TestDb::new().await;
+    let app = TestApp::ready(config(&db)).await;
+    let b = browser().await;
+    let c = &b.client;
+    sign_in(c, &app, app::auth::Role::Viewer).await;
+    open(c, &format!("{}/endpoints", app.url)).await;
+    assert!(
+        c.find(Locator::Css("button[data-action='deploy']"))
+            .await
+            .is_err(),
+        "no Deploy for viewers"
+    );
+    assert!(
+        c.find(Locator::Css("a[href='/train']")).await.is_err(),
+        "no Train in the menu"
+    );
+    // Going around the UI: a direct call with the viewer's own session and token is still refused.
+    let status = c
+        .execute_async(
+            "const done = arguments[0];
+             fetch('/api/whoami', {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded'}})
+               .then(r => r.json())
+               .then(me => fetch('/api/deploy', {method: 'POST', headers: {'content-type': 'application/x-www-form-urlencoded', 'accept': 'application/json'},
+                   body: new URLSearchParams({endpoint: 'ml-endpoint-staging', deployment: 'sneaky', model: 'diabetes-classifier:1',
+                     instance_count: '1', idempotency_key: 'x', csrf_token: me.csrf})}))
+               .then(r => done(r.status));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, serde_json::json!(403));
+    c.find(Locator::Css("form.user-menu button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("button[data-action='signin']"))
+        .await
+        .expect("signed out");
+
+    // An operator deploys with a reason; the audit page shows who and why.
+    let who = sign_in(c, &app, app::auth::Role::Operator).await;
+    let post = reqwest::Method::POST;
+    let spec = serde_json::to_value(app::model::TrainingJobSpec::seed_default()).unwrap();
+    let training = api_run(&app, post.clone(), "/api/v1/jobs/training", spec).await;
+    api_run(
+        &app,
+        post,
+        "/api/v1/models",
+        serde_json::json!({"training_run": training}),
+    )
+    .await;
+    open(c, &format!("{}/endpoints", app.url)).await;
+    let form = c.find(Locator::Css("form.form")).await.unwrap();
+    form.find(Locator::Css("input[name='deployment']"))
+        .await
+        .unwrap()
+        .send_keys("blue")
+        .await
+        .unwrap();
+    form.find(Locator::Css("input[name='reason_text']"))
+        .await
+        .unwrap()
+        .send_keys("first release to staging")
+        .await
+        .unwrap();
+    form.find(Locator::Css("button[data-action='deploy']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_run_page(c).await;
+    open(c, &format!("{}/audit?action=deploy", app.url)).await;
+    let row = text(c, "table.audit tbody tr").await;
+    assert!(
+        row.contains(&who) && row.contains("fn:deploy") && row.contains("first release to staging"),
+        "{row}"
+    );
+    b.client.close().await.unwrap();
+    app.server.stop().await;
+}

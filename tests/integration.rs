@@ -2,6 +2,7 @@
 
 mod support;
 
+mod auth;
 mod browser;
 mod contract;
 mod deploy;

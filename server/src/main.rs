@@ -26,6 +26,8 @@ async fn main() -> std::process::ExitCode {
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn")),
         )
+        // Logs on stderr; stdout carries what commands print (URLs, a token, a password shown once).
+        .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
     let config = cli.config;

@@ -333,7 +333,10 @@ pub async fn guard(
         });
     }
     let request = Request::from_parts(parts, original.unwrap_or_else(|| Body::from(body.clone())));
-    let response = ACTOR.scope(principal.name.clone(), next.run(request)).await;
+    let mut response = ACTOR.scope(principal.name.clone(), next.run(request)).await;
+    if server_fn(&path) && response.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        response = with_error_status(response).await;
+    }
     if !mutation {
         return response;
     }
@@ -349,6 +352,17 @@ pub async fn guard(
     };
     audit(status, outcome, run_of(&bytes)).await;
     Response::from_parts(resp_parts, Body::from(bytes))
+}
+
+/// Server functions answer every error with 500; bad input, conflicts and refusals get their own
+/// status (400, 404, 409, 422, …) from the error they carry, so no client mistakes them for a crash.
+async fn with_error_status(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = to_bytes(body, BODY_LIMIT).await.unwrap_or_default();
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = error.http_status();
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 fn csrf_ok(headers: &HeaderMap, body: &Bytes, expected: Option<&str>) -> bool {

@@ -124,7 +124,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
 fn static_file(path: &str) -> bool {
     path.starts_with("/pkg/")
         || (path.matches('/').count() == 1
-            && [".svg", ".png", ".ico", ".txt", ".css"]
+            && [".svg", ".png", ".ico", ".txt", ".css", ".html"]
                 .iter()
                 .any(|ext| path.ends_with(ext)))
 }
@@ -183,7 +183,8 @@ pub fn is_mutation(method: &Method, path: &str) -> bool {
                 && (matches!(a, Access::Role(r) if *r > Role::Viewer)
                     || endpoint.ends_with("refresh"))
         }),
-        None => !matches!(path, "/api/v1/queries"),
+        // Sign-in audits itself (with its real outcome) and carries no session to check.
+        None => !matches!(path, "/api/v1/queries" | "/signin"),
     }
 }
 
