@@ -183,7 +183,11 @@ impl app::api::Accounts for Services {
         &self,
         id: String,
     ) -> app::api::BoxFuture<'_, Result<(), app::error::AppError>> {
-        Box::pin(async move { auth::revoke_token(&self.db, &id).await })
+        Box::pin(async move {
+            auth::revoke_token(&self.db, &id).await?;
+            self.auth.tokens.forget();
+            Ok(())
+        })
     }
 
     fn audit(
@@ -196,6 +200,7 @@ impl app::api::Accounts for Services {
 
 struct Services {
     db: PgPool,
+    auth: Arc<auth::Auth>,
     inventory: Arc<Inventory>,
     runs: Arc<runs::Runs>,
     observe: Arc<observe::Observe>,
@@ -374,6 +379,7 @@ pub fn router(
 ) -> Router {
     let services = Arc::new(Services {
         db: state.db.clone(),
+        auth: state.auth.clone(),
         inventory: state.inventory.clone(),
         runs: state.runs.clone(),
         observe: state.observe.clone(),
@@ -597,6 +603,7 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         .map_err(|e| StartError::Sessions(e.to_string()))?;
     let auth = Arc::new(auth::Auth {
         throttle: auth::Throttle::default(),
+        tokens: auth::TokenCache::default(),
         rules: auth::SessionRules {
             secure,
             absolute: std::time::Duration::from_secs(config.session_max_secs.max(1)),

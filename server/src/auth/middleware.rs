@@ -101,7 +101,7 @@ async fn identify(
     session: &Session,
 ) -> Result<Principal, AppError> {
     if let Some(token) = bearer(headers) {
-        return match super::token_principal(&s.db, token).await? {
+        return match s.auth.tokens.principal(&s.db, token).await? {
             Some((name, role)) => Ok(Principal {
                 display_name: name.clone(),
                 name,
@@ -123,7 +123,8 @@ async fn identify(
         .ok()
         .flatten()
         .unwrap_or(0);
-    let expired = chrono::Utc::now().timestamp() - since > s.auth.rules.absolute.as_secs() as i64;
+    let expired =
+        chrono::Utc::now().timestamp_millis() - since > s.auth.rules.absolute.as_millis() as i64;
     let user = if expired {
         None
     } else {

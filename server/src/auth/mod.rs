@@ -25,7 +25,8 @@ use uuid::Uuid;
 /// Session keys.
 pub const SESSION_USER: &str = "user";
 pub const SESSION_CSRF: &str = "csrf";
-pub const SESSION_SINCE: &str = "signed_in_at";
+/// When the session signed in, in Unix milliseconds.
+pub const SESSION_SINCE: &str = "signed_in_at_ms";
 /// API tokens start with this, so they are recognisable (and greppable by secret scanners).
 pub const TOKEN_PREFIX: &str = "mlc_";
 
@@ -408,21 +409,81 @@ pub async fn revoke_token(db: &PgPool, id: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The name and role behind a bearer token that is neither revoked nor expired.
-pub async fn token_principal(db: &PgPool, token: &str) -> Result<Option<(String, Role)>, AppError> {
+/// The name and role behind a bearer token that is neither revoked nor expired (and its expiry).
+pub async fn token_principal(
+    db: &PgPool,
+    token: &str,
+) -> Result<Option<(String, Role, DateTime<Utc>)>, AppError> {
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
     let row = sqlx::query!(
-        "update api_tokens set last_used_at = now()
-         where token_hash = $1 and revoked_at is null and expires_at > now()
-         returning name, role",
+        r#"update api_tokens set last_used_at = now()
+           where token_hash = $1 and revoked_at is null and expires_at > now()
+           returning name, role, expires_at as "expires_at: DateTime<Utc>""#,
         token_digest(token)
     )
     .fetch_optional(db)
     .await
     .map_err(internal)?;
-    Ok(row.and_then(|r| Some((format!("token:{}", r.name), Role::parse(&r.role)?))))
+    Ok(row.and_then(|r| {
+        Some((
+            format!("token:{}", r.name),
+            Role::parse(&r.role)?,
+            r.expires_at,
+        ))
+    }))
+}
+
+/// How long a checked token is trusted without asking the database again. Revoking through this
+/// console forgets at once; a revocation made elsewhere (the CLI, another replica) holds within this.
+pub const TOKEN_RECHECK: Duration = Duration::from_secs(30);
+
+/// Tokens checked recently, by digest: API clients send one per request, and a database write per
+/// request (for `last_used_at`) would cost more than the request itself.
+#[derive(Default)]
+pub struct TokenCache {
+    checked: Mutex<HashMap<String, Checked>>,
+}
+
+/// A token's name, role and expiry, and when the database last confirmed them.
+type Checked = (String, Role, DateTime<Utc>, Instant);
+
+impl TokenCache {
+    pub async fn principal(
+        &self,
+        db: &PgPool,
+        token: &str,
+    ) -> Result<Option<(String, Role)>, AppError> {
+        let digest = token_digest(token);
+        if let Some((name, role, expires, at)) =
+            self.checked.lock().expect("token cache").get(&digest)
+        {
+            if at.elapsed() < TOKEN_RECHECK && *expires > Utc::now() {
+                return Ok(Some((name.clone(), *role)));
+            }
+        }
+        let found = token_principal(db, token).await?;
+        let mut cache = self.checked.lock().expect("token cache");
+        match found {
+            Some((name, role, expires)) => {
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(digest, (name.clone(), role, expires, Instant::now()));
+                Ok(Some((name, role)))
+            }
+            None => {
+                cache.remove(&digest);
+                Ok(None)
+            }
+        }
+    }
+
+    /// After a revocation: every token is checked again on its next use.
+    pub fn forget(&self) {
+        self.checked.lock().expect("token cache").clear();
+    }
 }
 
 /// Failed sign-ins per account and per address: after a few, each further try must wait longer
@@ -477,6 +538,7 @@ impl Throttle {
 pub struct Auth {
     pub throttle: Throttle,
     pub rules: SessionRules,
+    pub tokens: TokenCache,
 }
 
 /// The HTTP status an auth error answers with.

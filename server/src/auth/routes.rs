@@ -120,7 +120,7 @@ async fn sign_in(
         session.insert(SESSION_USER, &name).await?;
         session.insert(SESSION_CSRF, super::random_hex()).await?;
         session
-            .insert(SESSION_SINCE, chrono::Utc::now().timestamp())
+            .insert(SESSION_SINCE, chrono::Utc::now().timestamp_millis())
             .await
     };
     if started.await.is_err() {
@@ -230,6 +230,7 @@ async fn revoke_token(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     super::revoke_token(&s.db, &id).await?;
+    s.auth.tokens.forget();
     Ok(StatusCode::NO_CONTENT)
 }
 
