@@ -174,7 +174,15 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
     );
 
     // Refresh: a new snapshot arrives without a reload.
-    let fetched = text(c, "[data-testid='fetched-at']").await;
+    let fetched = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("[data-testid='fetched-at']"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     c.find(Locator::Css("form.inline button"))
         .await
         .unwrap()
@@ -183,8 +191,12 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
         .unwrap();
     let mut changed = false;
     for _ in 0..200 {
-        let now = text(c, "[data-testid='fetched-at']").await;
-        if now != fetched {
+        // The bar re-renders as the refresh lands: it may be missing for a moment.
+        let now = match c.find(Locator::Css("[data-testid='fetched-at']")).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if !now.is_empty() && now != fetched {
             changed = true;
             break;
         }
