@@ -320,6 +320,28 @@ async fn browser_mutations_need_the_same_origin_and_the_sessions_token() {
         "checked, then refused for its bad input"
     );
 
+    // Reads need no token, even an admin's lists (the page refetches them after each change).
+    let admin_password = app.user("ada", Role::Admin).await;
+    let (_, admin_cookie, _) = sign_in(&app, "ada", &admin_password, None).await;
+    let admin_cookie = pair(&admin_cookie.unwrap());
+    for read in ["users", "tokens", "runs", "overview-widgets"] {
+        let r = no_redirects(None)
+            .post(format!("{}/api/{read}", app.url))
+            .header(COOKIE, &admin_cookie)
+            .header(ORIGIN, &app.url)
+            .header("accept", "application/json")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(if read == "runs" {
+                "filter[limit]=5"
+            } else {
+                ""
+            })
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(r.status(), 403, "{read}: reads are not CSRF-checked");
+    }
+
     // A sign-in posted from elsewhere is refused (login CSRF).
     let r = no_redirects(None)
         .post(format!("{}/signin", app.url))

@@ -177,6 +177,14 @@ fn me_resource() -> Option<MeResource> {
     use_context::<MeResource>()
 }
 
+/// The signed-in user, once the page knows.
+pub async fn signed_in(me: Option<MeResource>) -> Option<Me> {
+    match me {
+        Some(r) => r.await.ok().flatten(),
+        None => None,
+    }
+}
+
 /// The hidden field every form that changes something carries: the session's CSRF token.
 #[component]
 pub fn CsrfField() -> impl IntoView {
@@ -184,11 +192,7 @@ pub fn CsrfField() -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                let me = match me {
-                    Some(r) => r.await.ok().flatten(),
-                    None => None,
-                };
-                me.map(|m| view! { <input type="hidden" name="csrf_token" value=m.csrf/> })
+                signed_in(me).await.map(|m| view! { <input type="hidden" name="csrf_token" value=m.csrf/> })
             })}
         </Transition>
     }
@@ -202,10 +206,7 @@ pub fn IfRole(role: Role, children: ChildrenFn) -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                let allowed = match me {
-                    Some(r) => r.await.ok().flatten().is_some_and(|m| m.can(role)),
-                    None => false,
-                };
+                let allowed = signed_in(me).await.is_some_and(|m| m.can(role));
                 allowed.then(|| children.with_value(|c| c()))
             })}
         </Transition>
@@ -219,11 +220,7 @@ fn UserMenu() -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                let me = match me {
-                    Some(r) => r.await.ok().flatten(),
-                    None => None,
-                };
-                me.map(|m| view! {
+                signed_in(me).await.map(|m| view! {
                     <form class="user-menu" method="post" action="/signout">
                         <span class="who" data-testid="who" data-role=m.role.as_str()>{m.display_name.clone()}" · "{m.role.as_str()}</span>
                         <input type="hidden" name="csrf_token" value=m.csrf.clone()/>

@@ -104,12 +104,29 @@ fn role(s: &str) -> Result<app::auth::Role, Box<dyn std::error::Error>> {
         .ok_or_else(|| format!("--role must be viewer, operator or admin, not '{s}'").into())
 }
 
+/// Runs `work` on the console's database (starting the embedded one when no URL is given), then closes it.
+async fn with_database<F, Fut>(
+    config: &mlops_console::config::Config,
+    work: F,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    F: FnOnce(sqlx::PgPool) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Box<dyn std::error::Error>>>,
+{
+    let (db, pg) = mlops_console::open_database(config).await?;
+    let result = work(db.clone()).await;
+    db.close().await;
+    if let Some(pg) = pg {
+        pg.stop().await;
+    }
+    result
+}
+
 async fn users(
     config: mlops_console::config::Config,
     cmd: UsersCommand,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let (db, pg) = mlops_console::open_database(&config).await?;
-    let result: Result<(), Box<dyn std::error::Error>> = async {
+    with_database(&config, |db| async move {
         match cmd {
             UsersCommand::Add {
                 name,
@@ -150,21 +167,15 @@ async fn users(
             }
         }
         Ok(())
-    }
-    .await;
-    db.close().await;
-    if let Some(pg) = pg {
-        pg.stop().await;
-    }
-    result
+    })
+    .await
 }
 
 async fn tokens(
     config: mlops_console::config::Config,
     cmd: TokensCommand,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let (db, pg) = mlops_console::open_database(&config).await?;
-    let result: Result<(), Box<dyn std::error::Error>> = async {
+    with_database(&config, |db| async move {
         match cmd {
             TokensCommand::Create {
                 name,
@@ -188,11 +199,6 @@ async fn tokens(
             }
         }
         Ok(())
-    }
-    .await;
-    db.close().await;
-    if let Some(pg) = pg {
-        pg.stop().await;
-    }
-    result
+    })
+    .await
 }

@@ -3,7 +3,7 @@
 
 use crate::api::{get_alerts, ChangeAlertState, StartRunbook};
 use crate::auth::Role;
-use crate::components::{CsrfField, ErrorPanel, Loading, MeResource, Shell};
+use crate::components::{signed_in, CsrfField, ErrorPanel, Loading, MeResource, Shell};
 use crate::cost::{AlertView, AlertsView};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -56,10 +56,7 @@ pub fn AlertsPage() -> impl IntoView {
             {error}
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    let can_act = match me {
-                        Some(r) => r.await.ok().flatten().is_some_and(|m| m.can(Role::Operator)),
-                        None => false,
-                    };
+                    let can_act = signed_in(me).await.is_some_and(|m| m.can(Role::Operator));
                     match alerts.await {
                         Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                         Ok(v) => view! { <AlertsBody v change runbook can_act/> }.into_any(),

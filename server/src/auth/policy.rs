@@ -34,40 +34,50 @@ pub const PAGES: &[(&str, Access)] = &[
     ("/signin", Public),
 ];
 
-/// Server functions (`POST /api/{endpoint}`), by endpoint.
-pub const SERVER_FNS: &[(&str, Access)] = &[
-    ("whoami", Public),
-    ("overview", R(Viewer)),
-    ("resource", R(Viewer)),
-    ("refresh", R(Viewer)),
-    ("runs", R(Viewer)),
-    ("run", R(Viewer)),
-    ("endpoints", R(Viewer)),
-    ("endpoint-health", R(Viewer)),
-    ("query", R(Viewer)),
-    ("saved-queries", R(Viewer)),
-    ("recent-queries", R(Viewer)),
-    ("cost", R(Viewer)),
-    ("cost-refresh", R(Viewer)),
-    ("overview-widgets", R(Viewer)),
-    ("alerts", R(Viewer)),
-    ("audit", R(Viewer)),
-    ("train", R(Operator)),
-    ("traffic", R(Operator)),
-    ("rollback", R(Operator)),
-    ("deploy", R(Operator)),
-    ("register-model", R(Operator)),
-    ("train-deploy", R(Operator)),
-    ("save-query", R(Operator)),
-    ("alert-state", R(Operator)),
-    ("runbook", R(Operator)),
-    ("users", R(Admin)),
-    ("user-add", R(Admin)),
-    ("user-update", R(Admin)),
-    ("tokens", R(Admin)),
-    ("token-create", R(Admin)),
-    ("token-revoke", R(Admin)),
+/// Server functions (`POST /api/{endpoint}`), by endpoint, and whether each changes something (those are
+/// CSRF-checked for browser sessions and audited; the others only read).
+pub const SERVER_FNS: &[(&str, Access, Change)] = &[
+    ("whoami", Public, Read),
+    ("overview", R(Viewer), Read),
+    ("resource", R(Viewer), Read),
+    ("runs", R(Viewer), Read),
+    ("run", R(Viewer), Read),
+    ("endpoints", R(Viewer), Read),
+    ("endpoint-health", R(Viewer), Read),
+    ("query", R(Viewer), Read),
+    ("saved-queries", R(Viewer), Read),
+    ("recent-queries", R(Viewer), Read),
+    ("cost", R(Viewer), Read),
+    ("overview-widgets", R(Viewer), Read),
+    ("alerts", R(Viewer), Read),
+    ("audit", R(Viewer), Read),
+    ("users", R(Admin), Read),
+    ("tokens", R(Admin), Read),
+    ("refresh", R(Viewer), Write),
+    ("cost-refresh", R(Viewer), Write),
+    ("train", R(Operator), Write),
+    ("traffic", R(Operator), Write),
+    ("rollback", R(Operator), Write),
+    ("deploy", R(Operator), Write),
+    ("register-model", R(Operator), Write),
+    ("train-deploy", R(Operator), Write),
+    ("save-query", R(Operator), Write),
+    ("alert-state", R(Operator), Write),
+    ("runbook", R(Operator), Write),
+    ("user-add", R(Admin), Write),
+    ("user-update", R(Admin), Write),
+    ("token-create", R(Admin), Write),
+    ("token-revoke", R(Admin), Write),
 ];
+
+/// Whether a server function changes something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Read,
+    Write,
+}
+
+use Change::{Read, Write};
 
 /// The JSON API and the console's own endpoints.
 pub const ROUTES: &[(&str, &str, Access)] = &[
@@ -145,7 +155,7 @@ pub fn fits(pattern: &str, path: &str) -> bool {
 pub fn access(method: &Method, path: &str) -> Option<Access> {
     if let Some(endpoint) = path.strip_prefix("/api/").filter(|e| !e.contains('/')) {
         if method == Method::POST || method == Method::GET {
-            if let Some((_, a)) = SERVER_FNS.iter().find(|(e, _)| *e == endpoint) {
+            if let Some((_, a, _)) = SERVER_FNS.iter().find(|(e, _, _)| *e == endpoint) {
                 return Some(*a);
             }
         }
@@ -177,12 +187,10 @@ pub fn is_mutation(method: &Method, path: &str) -> bool {
         return false;
     }
     match path.strip_prefix("/api/").filter(|e| !e.contains('/')) {
-        // Server functions are POSTs; only those needing more than viewing change anything, plus refreshes.
-        Some(endpoint) => SERVER_FNS.iter().any(|(e, a)| {
-            *e == endpoint
-                && (matches!(a, Access::Role(r) if *r > Role::Viewer)
-                    || endpoint.ends_with("refresh"))
-        }),
+        // Server functions are all POSTs; the table says which change something.
+        Some(endpoint) => SERVER_FNS
+            .iter()
+            .any(|(e, _, c)| *e == endpoint && *c == Write),
         // Sign-in audits itself (with its real outcome) and carries no session to check.
         None => !matches!(path, "/api/v1/queries" | "/signin"),
     }
@@ -209,6 +217,7 @@ mod tests {
         assert_eq!(access(&get, "/secret/place"), None);
         assert_eq!(access(&Method::DELETE, "/api/v1/runs/x"), None);
         assert!(is_mutation(&post, "/api/traffic") && !is_mutation(&post, "/api/overview"));
+        assert!(!is_mutation(&post, "/api/users") && is_mutation(&post, "/api/user-add"));
         assert!(is_mutation(&post, "/api/v1/alerts/x/state") && !is_mutation(&get, "/api/v1/runs"));
     }
 }

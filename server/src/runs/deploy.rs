@@ -524,11 +524,7 @@ impl Runs {
                 q::transition(&self.db, run.id, "failed", None, Some("not found")).await?;
                 return Ok(self.poll);
             }
-            Err(AzureError::Api {
-                retry_after: Some(after),
-                ..
-            }) => return Ok(after.max(self.poll)),
-            Err(_) => return Ok(self.poll * 3),
+            Err(e) => return Ok(self.backoff(&e)),
         };
         let state = state_of(&resource);
         match state.as_str() {

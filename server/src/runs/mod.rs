@@ -273,6 +273,32 @@ impl Runs {
         Ok(())
     }
 
+    /// A run Azure has accepted: its first log line, the transition, and the tracker told to look now.
+    pub(crate) async fn accepted(
+        &self,
+        id: Uuid,
+        line: &str,
+        status: &str,
+        azure: &str,
+    ) -> Result<(), AppError> {
+        q::log(&self.db, id, line).await.map_err(internal)?;
+        q::transition(&self.db, id, status, Some(azure), None)
+            .await
+            .map_err(internal)?;
+        q::poll_now(&self.db, id).await.map_err(internal)
+    }
+
+    /// When to look again after Azure did not answer: when it said (Retry-After), else in three polls.
+    pub(crate) fn backoff(&self, e: &AzureError) -> Duration {
+        match e {
+            AzureError::Api {
+                retry_after: Some(after),
+                ..
+            } => (*after).max(self.poll),
+            _ => self.poll * 3,
+        }
+    }
+
     /// Ends a run whose first call to Azure was refused: the error, a log line, and the failed transition.
     pub(crate) async fn fail_start(
         &self,

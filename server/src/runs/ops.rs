@@ -98,17 +98,13 @@ impl Runs {
             .await
         {
             Ok(_) => {
-                q::log(
-                    &self.db,
+                self.accepted(
                     id,
                     &format!("Scaling {name} from {from} to {replicas} replicas"),
+                    "running",
+                    "Scaling",
                 )
-                .await
-                .map_err(internal)?;
-                q::transition(&self.db, id, "running", Some("Scaling"), None)
-                    .await
-                    .map_err(internal)?;
-                q::poll_now(&self.db, id).await.map_err(internal)?;
+                .await?;
             }
             Err(e) => return self.fail_start(id, e).await,
         }
@@ -173,17 +169,13 @@ impl Runs {
                 q::merge_outputs(&self.db, id, &json!({"acr_run": acr_run}))
                     .await
                     .map_err(internal)?;
-                q::log(
-                    &self.db,
+                self.accepted(
                     id,
                     &format!("Queued build {acr_run} of {}/{image}", self.login_server()),
+                    "queued",
+                    "Queued",
                 )
-                .await
-                .map_err(internal)?;
-                q::transition(&self.db, id, "queued", Some("Queued"), None)
-                    .await
-                    .map_err(internal)?;
-                q::poll_now(&self.db, id).await.map_err(internal)?;
+                .await?;
             }
             Err(e) => return self.fail_start(id, e).await,
         }
@@ -249,17 +241,13 @@ impl Runs {
                 )
                 .await
                 .map_err(internal)?;
-                q::log(
-                    &self.db,
+                self.accepted(
                     id,
                     &format!("Rolling out {image} to {name} (was {previous})"),
+                    "running",
+                    "Progressing",
                 )
-                .await
-                .map_err(internal)?;
-                q::transition(&self.db, id, "running", Some("Progressing"), None)
-                    .await
-                    .map_err(internal)?;
-                q::poll_now(&self.db, id).await.map_err(internal)?;
+                .await?;
             }
             Err(e) => return self.fail_start(id, e).await,
         }
@@ -400,11 +388,7 @@ impl Runs {
             .to_string();
         let v = match self.client.acr_run(&self.registry(), &acr_run).await {
             Ok(v) => v,
-            Err(AzureError::Api {
-                retry_after: Some(after),
-                ..
-            }) => return Ok(after.max(self.poll)),
-            Err(_) => return Ok(self.poll * 3),
+            Err(e) => return Ok(self.backoff(&e)),
         };
         let status = v["properties"]["status"]
             .as_str()
@@ -460,11 +444,7 @@ impl Runs {
             .await
         {
             Ok(d) => d,
-            Err(AzureError::Api {
-                retry_after: Some(after),
-                ..
-            }) => return Ok(after.max(self.poll)),
-            Err(_) => return Ok(self.poll * 3),
+            Err(e) => return Ok(self.backoff(&e)),
         };
         let want = d["spec"]["replicas"].as_i64().unwrap_or(0);
         let st = &d["status"];
