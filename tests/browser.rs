@@ -10,8 +10,21 @@ use tokio::process::{Child, Command};
 
 struct Browser {
     client: Client,
-    _driver: Child,
+    driver: Child,
     _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    /// chromedriver and the Chromium it started share a process group: end them all, also when a test
+    /// fails before closing its session (otherwise each failure leaves a browser running).
+    fn drop(&mut self) {
+        if let Some(pid) = self.driver.id() {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
 }
 
 fn free_port() -> u16 {
@@ -28,6 +41,7 @@ async fn browser() -> Browser {
     let port = free_port();
     let driver = Command::new(&driver_bin)
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -59,7 +73,7 @@ async fn browser() -> Browser {
         .expect("a Chromium session");
     Browser {
         client,
-        _driver: driver,
+        driver,
         _profile: profile,
     }
 }
@@ -205,7 +219,7 @@ async fn overview_hydrates_and_navigates_to_a_resource_by_click() {
     assert!(changed, "the fetched-at time did not move after Refresh");
     assert!(same_document(c).await, "Refresh reloaded the page");
 
-    b.client.close().await.unwrap();
+    b.client.clone().close().await.unwrap();
     app.server.stop().await;
 }
 
@@ -245,7 +259,7 @@ async fn a_training_job_submitted_from_the_form_is_watched_to_completion() {
         .await
         .unwrap();
     assert_eq!(runs, 1, "one click, one run");
-    b.client.close().await.unwrap();
+    b.client.clone().close().await.unwrap();
     app.server.stop().await;
 }
 
@@ -452,7 +466,7 @@ async fn traffic_is_shifted_and_rolled_back_from_the_endpoints_page() {
         ),
         ("70".into(), "30".into(), "0".into())
     );
-    b.client.close().await.unwrap();
+    b.client.clone().close().await.unwrap();
     app.server.stop().await;
 }
 
@@ -478,7 +492,7 @@ async fn the_train_and_deploy_pipeline_is_one_click_and_watched_to_completion() 
     );
     open(c, &format!("{}/endpoints", app.url)).await;
     assert_eq!(traffic_of(c, "model-v1").await, "0", "deployed at 0%");
-    b.client.close().await.unwrap();
+    b.client.clone().close().await.unwrap();
     app.server.stop().await;
 }
 
@@ -554,7 +568,7 @@ async fn a_saved_query_draws_its_chart_and_a_bad_one_says_why() {
         text(c, "ul.recent").await.contains("requests | where"),
         "recent queries list it"
     );
-    b.client.close().await.unwrap();
+    b.client.clone().close().await.unwrap();
     app.server.stop().await;
 }
 
@@ -605,7 +619,7 @@ async fn an_alert_is_acknowledged_with_a_comment_from_the_alerts_page() {
         ))
         .await;
     assert_eq!(run["reason"], "on it");
-    b.client.close().await.unwrap();
+    b.client.clone().close().await.unwrap();
     app.server.stop().await;
 }
 
@@ -693,6 +707,6 @@ async fn a_viewer_sees_no_deploy_and_is_refused_an_operator_deploys_with_a_reaso
         row.contains(&who) && row.contains("fn:deploy") && row.contains("first release to staging"),
         "{row}"
     );
-    b.client.close().await.unwrap();
+    b.client.clone().close().await.unwrap();
     app.server.stop().await;
 }
