@@ -486,10 +486,13 @@ async fn alert_state(
     JsonBody(change): JsonBody<app::cost::AlertStateChange>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let (run, _) =
+    let (run, alert) =
         crate::change_alert_state(&s.alerts, &s.runs, &id, &change, key.as_deref()).await?;
     let detail = s.runs.detail(&run.to_string()).await?;
-    let alert = s.alerts.find(&id).await?;
+    let alert = match alert {
+        Some(a) => a,
+        None => s.alerts.find(&id).await?,
+    };
     let status = if detail.summary.status == app::model::RunStatus::Succeeded {
         StatusCode::OK
     } else {

@@ -241,7 +241,9 @@ impl app::api::Monitoring for Services {
         key: Option<String>,
     ) -> app::api::BoxFuture<'_, Result<String, app::error::AppError>> {
         Box::pin(async move {
-            run_id(change_alert_state(&self.alerts, &self.runs, &id, &change, key.as_deref()).await)
+            change_alert_state(&self.alerts, &self.runs, &id, &change, key.as_deref())
+                .await
+                .map(|(run, _)| run.to_string())
         })
     }
 
@@ -262,19 +264,25 @@ impl app::api::Monitoring for Services {
     }
 }
 
-/// Checks the requested state, finds the alert (404 when there is none), and changes it as a run.
+/// Checks the requested state, finds the alert (404 when there is none), and changes it as a run. Returns
+/// the run and the alert as Azure shows it afterwards (from the list that also refreshes the overview's
+/// counts), when that read succeeded.
 pub async fn change_alert_state(
     alerts: &alerts::Alerts,
     runs: &runs::Runs,
     id: &str,
     change: &app::cost::AlertStateChange,
     key: Option<&str>,
-) -> Result<(uuid::Uuid, bool), app::error::AppError> {
+) -> Result<(uuid::Uuid, Option<app::cost::AlertView>), app::error::AppError> {
     runs::alerts::checked_state(change)?;
     let alert = alerts.find(id).await?;
-    let started = runs.change_alert_state(&alert, change, key).await?;
-    let _ = alerts.list(None).await;
-    Ok(started)
+    let (run, _) = runs.change_alert_state(&alert, change, key).await?;
+    let now = alerts
+        .list(None)
+        .await
+        .ok()
+        .and_then(|all| all.into_iter().find(|a| a.id == alert.id));
+    Ok((run, now))
 }
 
 impl app::api::Queries for Services {
