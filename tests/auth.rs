@@ -324,7 +324,7 @@ async fn browser_mutations_need_the_same_origin_and_the_sessions_token() {
     let admin_password = app.user("ada", Role::Admin).await;
     let (_, admin_cookie, _) = sign_in(&app, "ada", &admin_password, None).await;
     let admin_cookie = pair(&admin_cookie.unwrap());
-    for read in ["users", "tokens", "runs", "overview-widgets"] {
+    for read in ["users", "tokens", "runs", "overview"] {
         let r = no_redirects(None)
             .post(format!("{}/api/{read}", app.url))
             .header(COOKIE, &admin_cookie)

@@ -4,14 +4,14 @@
 #![allow(clippy::too_many_arguments)]
 
 use crate::error::AppError;
-use crate::model::{Overview, RefreshOutcome, ResourcePage, RunDetail, RunFilter, RunList};
+use crate::model::{RefreshOutcome, ResourcePage, RunDetail, RunFilter, RunList};
 use leptos::prelude::*;
 
 /// What the server provides to server functions; implemented by the `server` crate over its inventory.
 #[cfg(feature = "ssr")]
 pub trait Backend: Send + Sync + 'static {
     /// The overview from the latest snapshot (never calls Azure).
-    fn overview(&self) -> Result<Overview, AppError>;
+    fn overview(&self) -> Result<crate::model::Overview, AppError>;
     /// One resource from the latest snapshot (never calls Azure).
     fn resource(&self, name: &str) -> Result<ResourcePage, AppError>;
     /// Fetch a new snapshot from Azure now.
@@ -82,8 +82,14 @@ fn backend() -> Result<SharedBackend, AppError> {
 }
 
 #[server(endpoint = "overview")]
-pub async fn get_overview() -> Result<Overview, AppError> {
-    backend()?.overview()
+pub async fn get_overview() -> Result<crate::model::OverviewPage, AppError> {
+    let overview = backend()?.overview()?;
+    let m = monitoring()?;
+    Ok(crate::model::OverviewPage {
+        overview,
+        cost: m.cost_summary(),
+        alerts: m.alert_counts(),
+    })
 }
 
 #[server(endpoint = "resource")]
@@ -373,13 +379,6 @@ pub async fn refresh_cost(
 }
 
 /// What the overview shows about money and alerts (both from caches).
-#[server(endpoint = "overview-widgets")]
-pub async fn overview_widgets(
-) -> Result<(Option<crate::cost::CostSummary>, crate::cost::AlertCounts), AppError> {
-    let m = monitoring()?;
-    Ok((m.cost_summary(), m.alert_counts()))
-}
-
 #[server(endpoint = "alerts")]
 pub async fn get_alerts(state: Option<String>) -> Result<crate::cost::AlertsView, AppError> {
     monitoring()?.alerts(state.filter(|s| !s.is_empty())).await

@@ -166,68 +166,63 @@ pub fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// The signed-in user, loaded once per page (with the session's CSRF token).
-pub type MeResource = Resource<Result<Option<Me>, AppError>>;
+/// The signed-in user (with the session's CSRF token for forms), or `None`: known synchronously on the
+/// server from the request, written into the page once, and read back when the page hydrates — no
+/// request and no suspense boundary for it.
+#[derive(Clone, Debug)]
+struct SignedIn(Option<Me>);
 
 pub fn provide_me() {
-    provide_context::<MeResource>(Resource::new(|| (), |_| crate::api::whoami()));
+    let me = leptos::server::SharedValue::new(|| {
+        #[cfg(feature = "ssr")]
+        {
+            crate::auth::request_user().map(|u| Me {
+                name: u.name,
+                display_name: u.display_name,
+                role: u.role,
+                csrf: u.csrf.unwrap_or_default(),
+            })
+        }
+        #[cfg(not(feature = "ssr"))]
+        {
+            None
+        }
+    });
+    provide_context(SignedIn(me.into_inner()));
 }
 
-fn me_resource() -> Option<MeResource> {
-    use_context::<MeResource>()
+/// The signed-in user, or `None`.
+pub fn signed_in() -> Option<Me> {
+    use_context::<SignedIn>().and_then(|s| s.0)
 }
 
-/// The signed-in user, once the page knows.
-pub async fn signed_in(me: Option<MeResource>) -> Option<Me> {
-    match me {
-        Some(r) => r.await.ok().flatten(),
-        None => None,
-    }
+/// Whether the signed-in user has at least `role`.
+pub fn can(role: Role) -> bool {
+    signed_in().is_some_and(|m| m.can(role))
 }
 
 /// The hidden field every form that changes something carries: the session's CSRF token.
 #[component]
 pub fn CsrfField() -> impl IntoView {
-    let me = me_resource();
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                signed_in(me).await.map(|m| view! { <input type="hidden" name="csrf_token" value=m.csrf/> })
-            })}
-        </Transition>
-    }
+    signed_in().map(|m| view! { <input type="hidden" name="csrf_token" value=m.csrf/> })
 }
 
 /// Shows its children only to users with at least `role` (the server checks again on every call).
 #[component]
 pub fn IfRole(role: Role, children: ChildrenFn) -> impl IntoView {
-    let me = me_resource();
-    let children = StoredValue::new(children);
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                let allowed = signed_in(me).await.is_some_and(|m| m.can(role));
-                allowed.then(|| children.with_value(|c| c()))
-            })}
-        </Transition>
-    }
+    can(role).then(|| children())
 }
 
 /// Who is signed in, their role, and sign-out.
 #[component]
 fn UserMenu() -> impl IntoView {
-    let me = me_resource();
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                signed_in(me).await.map(|m| view! {
-                    <form class="user-menu" method="post" action="/signout">
-                        <span class="who" data-testid="who" data-role=m.role.as_str()>{m.display_name.clone()}" · "{m.role.as_str()}</span>
-                        <input type="hidden" name="csrf_token" value=m.csrf.clone()/>
-                        <button type="submit" class="button secondary small">"Sign out"</button>
-                    </form>
-                })
-            })}
-        </Transition>
-    }
+    signed_in().map(|m| {
+        view! {
+            <form class="user-menu" method="post" action="/signout">
+                <span class="who" data-testid="who" data-role=m.role.as_str()>{m.display_name}" · "{m.role.as_str()}</span>
+                <input type="hidden" name="csrf_token" value=m.csrf/>
+                <button type="submit" class="button secondary small">"Sign out"</button>
+            </form>
+        }
+    })
 }

@@ -371,6 +371,15 @@ pub struct Overview {
     pub dependencies: Vec<Dependency>,
 }
 
+/// The overview page: the inventory with the spend and open-alert widgets, in one answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OverviewPage {
+    pub overview: Overview,
+    /// `None` until the first cost refresh has landed.
+    pub cost: Option<crate::cost::CostSummary>,
+    pub alerts: crate::cost::AlertCounts,
+}
+
 /// Everything a resource page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResourcePage {

@@ -3,7 +3,7 @@
 
 use crate::api::{get_alerts, ChangeAlertState, StartRunbook};
 use crate::auth::Role;
-use crate::components::{signed_in, CsrfField, ErrorPanel, Loading, MeResource, Shell};
+use crate::components::{CsrfField, ErrorPanel, Loading, Shell};
 use crate::cost::{AlertView, AlertsView};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -27,7 +27,6 @@ pub fn AlertsPage() -> impl IntoView {
         |(s, _)| get_alerts(Some(s)),
     );
     let navigate = use_navigate();
-    let me = use_context::<MeResource>();
     Effect::new(move |_| {
         if let Some(Ok(id)) = runbook.value().get() {
             navigate(&format!("/runs/{id}"), Default::default());
@@ -56,7 +55,7 @@ pub fn AlertsPage() -> impl IntoView {
             {error}
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    let can_act = signed_in(me).await.is_some_and(|m| m.can(Role::Operator));
+                    let can_act = crate::components::can(Role::Operator);
                     match alerts.await {
                         Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
                         Ok(v) => view! { <AlertsBody v change runbook can_act/> }.into_any(),

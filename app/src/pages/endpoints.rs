@@ -5,7 +5,7 @@ use crate::api::{
     endpoint_health, list_endpoints, AddDeployment, RollbackTraffic, SetTraffic, TrainAndDeploy,
 };
 use crate::auth::Role;
-use crate::components::{signed_in, CsrfField, ErrorPanel, Loading, MeResource, Shell};
+use crate::components::{CsrfField, ErrorPanel, Loading, Shell};
 use crate::model::{EndpointView, TrafficSpec};
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
@@ -39,7 +39,6 @@ pub fn EndpointsPage() -> impl IntoView {
     follow(rollback);
     follow(add);
     let endpoints = Resource::new(|| (), |_| list_endpoints());
-    let me = use_context::<MeResource>();
     let error = move || {
         [
             set_traffic.value().get(),
@@ -56,7 +55,7 @@ pub fn EndpointsPage() -> impl IntoView {
         <Shell estate=None>
             <Transition fallback=Loading>
                 {move || Suspend::new(async move {
-                    let can_act = signed_in(me).await.is_some_and(|m| m.can(Role::Operator));
+                    let can_act = crate::components::can(Role::Operator);
                     let list = endpoints.await;
                     view! {
                         <div class="page-head">

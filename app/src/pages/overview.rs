@@ -2,8 +2,9 @@
 
 use crate::api::{get_overview, RefreshInventory};
 use crate::components::{region_label, ErrorPanel, FreshnessBar, Loading, Shell, StatusPill};
+use crate::cost::{AlertCounts, CostSummary};
 use crate::graph::dependency_svg;
-use crate::model::{Category, Overview, ResourceSummary, Status};
+use crate::model::{Category, Overview, OverviewPage, ResourceSummary, Status};
 use leptos::prelude::*;
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ pub fn OverviewPage() -> impl IntoView {
         <Suspense fallback=Loading>
             {move || Suspend::new(async move {
                 match overview.await {
-                    Ok(o) => view! { <OverviewView overview=o refresh/> }.into_any(),
+                    Ok(page) => view! { <OverviewView page refresh/> }.into_any(),
                     Err(e) => view! { <Shell estate=None><ErrorPanel error=e/></Shell> }.into_any(),
                 }
             })}
@@ -24,7 +25,12 @@ pub fn OverviewPage() -> impl IntoView {
 }
 
 #[component]
-fn OverviewView(overview: Overview, refresh: ServerAction<RefreshInventory>) -> impl IntoView {
+fn OverviewView(page: OverviewPage, refresh: ServerAction<RefreshInventory>) -> impl IntoView {
+    let OverviewPage {
+        overview,
+        cost,
+        alerts,
+    } = page;
     let Overview {
         estate,
         freshness,
@@ -95,7 +101,7 @@ fn OverviewView(overview: Overview, refresh: ServerAction<RefreshInventory>) -> 
                 </div>
                 <div class="tile"><span class="num">{undeclared.len()}</span><span>"undeclared"</span></div>
             </section>
-            <Widgets/>
+            <Widgets cost alerts/>
             {undeclared_note}
             {(!common.is_empty()).then(|| {
                 let tags = common
@@ -164,43 +170,47 @@ fn CategoryCard(
 
 /// Spend against the budget and open alerts by severity, from the console's caches.
 #[component]
-fn Widgets() -> impl IntoView {
-    let widgets = Resource::new(|| (), |_| crate::api::overview_widgets());
+fn Widgets(cost: Option<CostSummary>, alerts: AlertCounts) -> impl IntoView {
+    let spend = match cost {
+        Some(c) => {
+            let share = if c.budget > 0.0 {
+                (c.month_to_date / c.budget * 100.0).min(100.0)
+            } else {
+                0.0
+            };
+            let class = if c.forecast > c.budget {
+                "meter warn"
+            } else {
+                "meter"
+            };
+            view! {
+                <a class="tile widget" href="/cost" data-testid="spend-widget">
+                    <span class="num">{format!("${:.2}", c.month_to_date)}</span>
+                    <span>{format!("of ${:.0} budget this month · forecast ${:.2}", c.budget, c.forecast)}</span>
+                    <span class=class><span style=format!("width: {share:.1}%")></span></span>
+                </a>
+            }
+            .into_any()
+        }
+        None => {
+            view! { <a class="tile widget" href="/cost"><span>"Cost data is on its way"</span></a> }
+                .into_any()
+        }
+    };
+    let total: usize = alerts.open.iter().map(|(_, n)| n).sum();
+    let by_sev = alerts
+        .open
+        .into_iter()
+        .map(|(sev, n)| view! { <span class="pill info" data-severity=sev.clone()>{format!("{sev}: {n}")}</span> })
+        .collect_view();
     view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                let Ok((cost, alerts)) = widgets.await else {
-                    return ().into_any();
-                };
-                let spend = match cost {
-                    Some(c) => {
-                        let share = if c.budget > 0.0 { (c.month_to_date / c.budget * 100.0).min(100.0) } else { 0.0 };
-                        let class = if c.forecast > c.budget { "meter warn" } else { "meter" };
-                        view! {
-                            <a class="tile widget" href="/cost" data-testid="spend-widget">
-                                <span class="num">{format!("${:.2}", c.month_to_date)}</span>
-                                <span>{format!("of ${:.0} budget this month · forecast ${:.2}", c.budget, c.forecast)}</span>
-                                <span class=class><span style=format!("width: {share:.1}%")></span></span>
-                            </a>
-                        }.into_any()
-                    }
-                    None => view! { <a class="tile widget" href="/cost"><span>"Cost data is on its way"</span></a> }.into_any(),
-                };
-                let total: usize = alerts.open.iter().map(|(_, n)| n).sum();
-                let by_sev = alerts.open.iter().map(|(sev, n)| view! {
-                    <span class="pill info" data-severity=sev.clone()>{format!("{sev}: {n}")}</span>
-                }).collect_view();
-                view! {
-                    <section class="tiles widgets">
-                        {spend}
-                        <a class={if total > 0 { "tile widget bad" } else { "tile widget ok" }} href="/alerts" data-testid="alerts-widget">
-                            <span class="num">{total}</span>
-                            <span>"open alerts"</span>
-                            <span class="sev">{by_sev}</span>
-                        </a>
-                    </section>
-                }.into_any()
-            })}
-        </Transition>
+        <section class="tiles widgets">
+            {spend}
+            <a class={if total > 0 { "tile widget bad" } else { "tile widget ok" }} href="/alerts" data-testid="alerts-widget">
+                <span class="num">{total}</span>
+                <span>"open alerts"</span>
+                <span class="sev">{by_sev}</span>
+            </a>
+        </section>
     }
 }
