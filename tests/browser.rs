@@ -710,3 +710,45 @@ async fn a_viewer_sees_no_deploy_and_is_refused_an_operator_deploys_with_a_reaso
     b.client.clone().close().await.unwrap();
     app.server.stop().await;
 }
+
+#[tokio::test]
+async fn signing_in_with_entra_id_lands_on_the_page_asked_for_with_the_groups_role() {
+    let db = TestDb::new().await;
+    let mut config = config(&db);
+    config.oidc_issuer = Some("emulator".into());
+    let app = TestApp::ready(config).await;
+    let b = browser().await;
+    let c = &b.client;
+    // Asked for the cost page while signed out: the sign-in page, then Entra ID, then the cost page.
+    // Hydrated first: the client-side router must leave this link to the browser.
+    open(c, &format!("{}/cost", app.url)).await;
+    c.find(Locator::Css("a[data-action='signin-entra']"))
+        .await
+        .expect("the sign-in page offers Entra ID")
+        .click()
+        .await
+        .unwrap();
+    let omar = mlops_console::emulator::entra::USERS[1].1;
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css(&format!("button[data-account='{omar}']")))
+        .await
+        .expect("the emulated Entra ID's account picker")
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(30))
+        .for_element(Locator::Css("[data-testid='who'][data-role='operator']"))
+        .await
+        .expect("signed in as an operator");
+    assert_eq!(c.current_url().await.unwrap().path(), "/cost");
+    assert!(text(c, "[data-testid='who']")
+        .await
+        .contains("Omar Operator"));
+    // Operators see Train; the session is the console's own from here on.
+    assert!(c.find(Locator::Css("a[href='/train']")).await.is_ok());
+    open(c, &format!("{}/runs", app.url)).await;
+    assert!(c.find(Locator::Css("[data-testid='who']")).await.is_ok());
+    app.server.stop().await;
+}

@@ -7,6 +7,7 @@ mod browser;
 mod contract;
 mod deploy;
 mod emulator;
+mod entra;
 mod full_stack;
 mod monitoring;
 mod observe;

@@ -33,6 +33,13 @@ impl Role {
     }
 }
 
+/// How people can sign in, besides a local account (the server provides it to the pages).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInMethods {
+    /// Microsoft Entra ID (OpenID Connect) is configured.
+    pub entra: bool,
+}
+
 /// The signed-in user as pages see them. `csrf` goes into every form that changes something.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Me {

@@ -138,6 +138,20 @@ pub struct Config {
     /// A session ends this many seconds after sign-in, however active.
     #[arg(long, env = "MLOPS_SESSION_MAX_SECS", default_value_t = 43_200)]
     pub session_max_secs: u64,
+    /// Entra ID sign-in: the issuer, `https://login.microsoftonline.com/{tenant}/v2.0`, or `emulator`
+    /// for the emulator's Entra ID (its demo people and groups; emulator mode only). Unset: local
+    /// accounts only.
+    #[arg(long, env = "MLOPS_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+    /// Entra ID sign-in: the app registration's client id.
+    #[arg(long, env = "MLOPS_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// Entra ID sign-in: the app registration's client secret.
+    #[arg(long, env = "MLOPS_OIDC_CLIENT_SECRET")]
+    pub oidc_client_secret: Option<SecretString>,
+    /// Entra ID sign-in: which groups give which role, `admin=<group id>,operator=<group id>,viewer=<group id>`.
+    #[arg(long, env = "MLOPS_OIDC_ROLE_GROUPS")]
+    pub oidc_role_groups: Option<String>,
     /// Where the built site (wasm, JS, CSS, public files) is served from.
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,

@@ -378,6 +378,8 @@ pub enum StartError {
     Sessions(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// The pages, the server functions, the JSON API, static files and sessions.
@@ -401,9 +403,13 @@ pub fn router(
     let accounts: app::api::SharedAccounts = services;
     let routes = generate_route_list(app::App);
     let options = state.leptos_options.clone();
+    let methods = app::auth::SignInMethods {
+        entra: state.auth.oidc.is_some(),
+    };
     let context = {
         let backend = backend.clone();
         move || {
+            provide_context(methods);
             provide_context(backend.clone());
             provide_context(deployments.clone());
             provide_context(queries.clone());
@@ -609,7 +615,13 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
     let first_admin_password = auth::ensure_first_admin(&db)
         .await
         .map_err(|e| StartError::Sessions(e.to_string()))?;
+    let oidc = auth::entra::configure(&config, emulator_url.as_deref(), listener.local_addr()?)
+        .map_err(StartError::Config)?;
+    if let Some(o) = &oidc {
+        tracing::info!(issuer = %o.issuer, redirect_uri = %o.redirect_uri, "Entra ID sign-in enabled");
+    }
     let auth = Arc::new(auth::Auth {
+        oidc: oidc.map(auth::entra::Oidc::new),
         throttle: auth::Throttle::default(),
         tokens: auth::TokenCache::default(),
         rules: auth::SessionRules {

@@ -3,6 +3,7 @@
 //! checked against the route policy ([`policy`]) by the [`middleware`], which also writes the audit log.
 
 pub mod audit;
+pub mod entra;
 pub mod middleware;
 pub mod policy;
 pub mod routes;
@@ -536,6 +537,8 @@ impl Throttle {
 
 /// The console's sign-in state: the database, the sign-in throttle and the session rules.
 pub struct Auth {
+    /// Entra ID sign-in, when configured.
+    pub oidc: Option<entra::Oidc>,
     pub throttle: Throttle,
     pub rules: SessionRules,
     pub tokens: TokenCache,

@@ -8,6 +8,7 @@ mod arm;
 pub mod automation;
 pub mod cost;
 mod dataplane;
+pub mod entra;
 pub mod faults;
 pub mod graph;
 pub mod k8s;
@@ -67,6 +68,8 @@ struct Inner {
     job_step: std::time::Duration,
     /// A crude read budget for `x-ms-ratelimit-remaining-subscription-reads`.
     reads: AtomicI64,
+    /// Entra ID: the tenant's signing key and pending authorization codes.
+    entra: entra::Directory,
 }
 
 impl Emulator {
@@ -91,6 +94,7 @@ impl Emulator {
                 page_size: 10,
                 job_step: options.job_step,
                 reads: AtomicI64::new(12_000),
+                entra: entra::Directory::new(),
             }),
         })
     }
@@ -127,6 +131,16 @@ impl Emulator {
                 get(query::query).post(query::query),
             )
             .route("/mlflow/v2.0/{*rest}", get(ml::mlflow))
+            .route(
+                "/{tenant}/v2.0/.well-known/openid-configuration",
+                get(entra::discovery),
+            )
+            .route(
+                "/{tenant}/oauth2/v2.0/authorize",
+                get(entra::authorize_page).post(entra::authorize),
+            )
+            .route("/{tenant}/oauth2/v2.0/token", post(entra::token))
+            .route("/{tenant}/discovery/v2.0/keys", get(entra::keys))
             .route(
                 "/aks/{cluster}/apis/apps/v1/namespaces/{ns}/deployments/{*rest}",
                 get(k8s::deployments)
