@@ -143,15 +143,7 @@ async fn entra_sign_in_gives_each_person_the_role_of_their_groups() {
         assert_eq!(who["role"], role.as_str(), "{who}");
     }
     // Accounts are recorded as Entra's, with the person's object id.
-    let users: Value = app
-        .http
-        .get(format!("{}/api/v1/users", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.json("/api/v1/users").await.1;
     let omar = users
         .as_array()
         .unwrap()
@@ -161,26 +153,45 @@ async fn entra_sign_in_gives_each_person_the_role_of_their_groups() {
     assert_eq!(omar["source"], "entra");
     // Signing in again keeps one account.
     let (url, flow) = pick(&app, upn(1)).await;
-    callback(&url, &flow).await.expect("signed in again");
+    let session = callback(&url, &flow).await.expect("signed in again");
+    // Neither the code, the flow's state, the session nor the client secret reaches a log line.
+    let logs = std::fs::read_to_string(log_path()).unwrap();
+    let q = query(&url);
+    for (what, secret) in [
+        ("code", q["code"].as_str()),
+        ("state", q["state"].as_str()),
+        ("session", session.trim_start_matches("mlops_session=")),
+        ("client secret", CONSOLE_CLIENT_SECRET),
+    ] {
+        assert!(secret.len() >= 16, "{what}");
+        assert!(!logs.contains(secret), "the {what} is in the log");
+    }
     let n: i64 = sqlx::query_scalar("select count(*) from users where source = 'entra'")
         .fetch_one(&db.pool().await)
         .await
         .unwrap();
     assert_eq!(n, 3);
-    let audit: Value = app
-        .http
-        .get(format!("{}/api/v1/audit?action=signin", app.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let audit: Value = app.json("/api/v1/audit?action=signin").await.1;
     let text = audit.to_string();
     assert!(
         text.contains(upn(0)) && text.contains("\"method\":\"entra\""),
         "{text}"
     );
+
+    // Admins see the sign-in configuration in effect, with the secret only as "set".
+    let (status, settings) = app.text("/api/v1/settings").await;
+    assert_eq!(status, 200);
+    assert!(
+        settings.contains("MLOPS_OIDC_ROLE_GROUPS") && settings.contains("admin ← "),
+        "{settings}"
+    );
+    assert!(
+        !settings.contains(CONSOLE_CLIENT_SECRET),
+        "no secret in the settings"
+    );
+    let (_, page) = app.text("/admin").await;
+    assert!(page.contains("Groups → roles") && page.contains("/signin/entra/callback"));
+    assert!(!page.contains(CONSOLE_CLIENT_SECRET));
     app.server.stop().await;
 }
 

@@ -83,7 +83,7 @@ fn backend() -> Result<SharedBackend, AppError> {
 
 #[server(endpoint = "overview")]
 pub async fn get_overview() -> Result<crate::model::OverviewPage, AppError> {
-    let overview = backend()?.overview()?;
+    let overview = backend()?.overview()?.for_page();
     let m = monitoring()?;
     Ok(crate::model::OverviewPage {
         overview,
@@ -455,6 +455,8 @@ pub trait Accounts: Send + Sync + 'static {
         &self,
         filter: crate::auth::AuditFilter,
     ) -> BoxFuture<'_, Result<crate::auth::AuditList, AppError>>;
+    /// The configuration in effect (no secret values).
+    fn settings(&self) -> Vec<crate::auth::SettingsGroup>;
 }
 
 #[cfg(feature = "ssr")]
@@ -481,6 +483,12 @@ pub async fn whoami() -> Result<Option<crate::auth::Me>, AppError> {
         role: u.role,
         csrf: u.csrf.unwrap_or_default(),
     }))
+}
+
+/// The configuration in effect: admins only.
+#[server(endpoint = "settings")]
+pub async fn settings() -> Result<Vec<crate::auth::SettingsGroup>, AppError> {
+    Ok(accounts()?.settings())
 }
 
 #[server(endpoint = "users")]

@@ -173,3 +173,19 @@ pub fn request_user() -> Option<RequestUser> {
     leptos::prelude::use_context::<http::request::Parts>()
         .and_then(|p| p.extensions.get::<RequestUser>().cloned())
 }
+
+/// One line of the configuration in effect, as admins see it (secrets only as "set").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    pub name: String,
+    pub value: String,
+    /// The environment variable (or flag) that sets it.
+    pub from: String,
+}
+
+/// Settings under a heading.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SettingsGroup {
+    pub title: String,
+    pub settings: Vec<Setting>,
+}

@@ -209,6 +209,198 @@ impl fmt::Debug for SecretString {
     }
 }
 
+/// The configuration in effect, for the admin page: values as they are, secrets only as "set".
+pub fn settings(
+    config: &Config,
+    estate: &str,
+    emulator_url: Option<&str>,
+    oidc: Option<&crate::auth::entra::OidcConfig>,
+) -> Vec<app::auth::SettingsGroup> {
+    use app::auth::{Setting, SettingsGroup};
+    let s = |name: &str, value: String, from: &str| Setting {
+        name: name.into(),
+        value,
+        from: from.into(),
+    };
+    let set = |v: bool| if v { "set" } else { "not set" }.to_string();
+    let secs = |n: u64| {
+        if n.is_multiple_of(3600) {
+            format!("{} h", n / 3600)
+        } else if n.is_multiple_of(60) {
+            format!("{} min", n / 60)
+        } else {
+            format!("{n} s")
+        }
+    };
+    let mut azure = vec![
+        s("Mode", config.azure.as_str().into(), "MLOPS_AZURE"),
+        s(
+            "Estate",
+            estate.into(),
+            config
+                .estate
+                .as_ref()
+                .map(|p| format!("MLOPS_ESTATE={}", p.display()))
+                .as_deref()
+                .unwrap_or("MLOPS_ESTATE (built-in dev estate)"),
+        ),
+    ];
+    match config.azure {
+        AzureMode::Emulator => azure.push(s(
+            "Emulator",
+            emulator_url.unwrap_or_default().into(),
+            if config.emulator_url.is_some() {
+                "MLOPS_EMULATOR_URL"
+            } else {
+                "in-process"
+            },
+        )),
+        AzureMode::Azure => {
+            azure.push(s(
+                "Resource Manager",
+                config.arm_url.clone(),
+                "MLOPS_ARM_URL",
+            ));
+            azure.push(s(
+                "Credential",
+                format!("{:?}", config.credential).to_ascii_lowercase(),
+                "MLOPS_AZURE_CREDENTIAL",
+            ));
+            azure.push(s(
+                "Tenant",
+                config.tenant_id.clone().unwrap_or_default(),
+                "AZURE_TENANT_ID",
+            ));
+            azure.push(s(
+                "Client id",
+                config.client_id.clone().unwrap_or_default(),
+                "AZURE_CLIENT_ID",
+            ));
+            azure.push(s(
+                "Client secret",
+                set(config.client_secret.is_some()),
+                "AZURE_CLIENT_SECRET",
+            ));
+        }
+    }
+    azure.push(s(
+        "Inventory refresh",
+        format!("every {}", secs(config.refresh_secs)),
+        "MLOPS_REFRESH_SECS",
+    ));
+    azure.push(s(
+        "Cost refresh",
+        format!("every {}", secs(config.cost_refresh_secs)),
+        "MLOPS_COST_REFRESH_SECS",
+    ));
+    let mut sign_in = vec![s(
+        "Local accounts",
+        "on (argon2id password hashes)".into(),
+        "mlops-console users add",
+    )];
+    match oidc {
+        None => sign_in.push(s("Entra ID", "off".into(), "MLOPS_OIDC_ISSUER")),
+        Some(o) => {
+            sign_in.push(s("Entra ID issuer", o.issuer.clone(), "MLOPS_OIDC_ISSUER"));
+            sign_in.push(s("Client id", o.client_id.clone(), "MLOPS_OIDC_CLIENT_ID"));
+            sign_in.push(s(
+                "Client secret",
+                set(!o.client_secret.is_empty()),
+                "MLOPS_OIDC_CLIENT_SECRET",
+            ));
+            sign_in.push(s(
+                "Redirect URI",
+                o.redirect_uri.clone(),
+                "MLOPS_PUBLIC_URL",
+            ));
+            let groups = o
+                .groups
+                .iter()
+                .map(|(g, r)| format!("{} ← {g}", r.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            sign_in.push(s("Groups → roles", groups, "MLOPS_OIDC_ROLE_GROUPS"));
+        }
+    }
+    let https = config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"));
+    let sessions = vec![
+        s(
+            "Public URL",
+            config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| "not set".into()),
+            "MLOPS_PUBLIC_URL",
+        ),
+        s(
+            "Secure cookies",
+            if https {
+                "yes (https)"
+            } else {
+                "no (not served over https)"
+            }
+            .into(),
+            "MLOPS_PUBLIC_URL",
+        ),
+        s(
+            "Idle expiry",
+            secs(config.session_idle_secs.max(60)),
+            "MLOPS_SESSION_IDLE_SECS",
+        ),
+        s(
+            "Absolute expiry",
+            secs(config.session_max_secs.max(1)),
+            "MLOPS_SESSION_MAX_SECS",
+        ),
+    ];
+    // Only where the database is: a URL may carry a password.
+    let database = match &config.database_url {
+        None => s(
+            "Postgres",
+            format!(
+                "embedded, in {}",
+                config.data_dir.join("postgres").display()
+            ),
+            "MLOPS_DATA_DIR",
+        ),
+        Some(url) => s(
+            "Postgres",
+            url::Url::parse(url.expose())
+                .map(|u| {
+                    format!(
+                        "{}:{}{}",
+                        u.host_str().unwrap_or("localhost"),
+                        u.port().unwrap_or(5432),
+                        u.path()
+                    )
+                })
+                .unwrap_or_else(|_| "set".into()),
+            "DATABASE_URL",
+        ),
+    };
+    vec![
+        SettingsGroup {
+            title: "Azure".into(),
+            settings: azure,
+        },
+        SettingsGroup {
+            title: "Sign-in".into(),
+            settings: sign_in,
+        },
+        SettingsGroup {
+            title: "Sessions".into(),
+            settings: sessions,
+        },
+        SettingsGroup {
+            title: "Database".into(),
+            settings: vec![database],
+        },
+    ]
+}
+
 const DEV_ESTATE: &str = include_str!("../estate/dev.toml");
 
 #[derive(Debug, thiserror::Error)]

@@ -40,6 +40,8 @@ pub struct AppState {
     pub costs: Arc<cost::Costs>,
     pub alerts: Arc<alerts::Alerts>,
     pub auth: Arc<auth::Auth>,
+    /// The configuration in effect, as the admin page shows it.
+    pub settings: Arc<Vec<app::auth::SettingsGroup>>,
 }
 
 impl app::api::Deployments for Services {
@@ -196,6 +198,10 @@ impl app::api::Accounts for Services {
     ) -> app::api::BoxFuture<'_, Result<app::auth::AuditList, app::error::AppError>> {
         Box::pin(async move { auth::audit::list(&self.db, &filter).await })
     }
+
+    fn settings(&self) -> Vec<app::auth::SettingsGroup> {
+        self.settings.as_ref().clone()
+    }
 }
 
 struct Services {
@@ -206,6 +212,7 @@ struct Services {
     observe: Arc<observe::Observe>,
     costs: Arc<cost::Costs>,
     alerts: Arc<alerts::Alerts>,
+    settings: Arc<Vec<app::auth::SettingsGroup>>,
 }
 
 impl app::api::Monitoring for Services {
@@ -395,6 +402,7 @@ pub fn router(
         observe: state.observe.clone(),
         costs: state.costs.clone(),
         alerts: state.alerts.clone(),
+        settings: state.settings.clone(),
     });
     let backend: SharedBackend = services.clone();
     let deployments: app::api::SharedDeployments = services.clone();
@@ -582,6 +590,14 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
     tasks.push(costs.spawn_refresher());
     let alerts = Arc::new(alerts::Alerts::new(client.clone(), estate.clone()));
     tasks.push(alerts.spawn_refresher());
+    let estate_summary = format!(
+        "{} ({}) · subscription {} · resource group {} · {}",
+        estate.name,
+        estate.environment,
+        estate.subscription_id,
+        estate.resource_group,
+        estate.location
+    );
     let info = EstateInfo {
         estate,
         mode: config.azure.as_str().to_string(),
@@ -615,13 +631,20 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
     let first_admin_password = auth::ensure_first_admin(&db)
         .await
         .map_err(|e| StartError::Sessions(e.to_string()))?;
-    let oidc = auth::entra::configure(&config, emulator_url.as_deref(), listener.local_addr()?)
-        .map_err(StartError::Config)?;
-    if let Some(o) = &oidc {
+    let oidc_config =
+        auth::entra::configure(&config, emulator_url.as_deref(), listener.local_addr()?)
+            .map_err(StartError::Config)?;
+    let settings = Arc::new(config::settings(
+        &config,
+        &estate_summary,
+        emulator_url.as_deref(),
+        oidc_config.as_ref(),
+    ));
+    if let Some(o) = &oidc_config {
         tracing::info!(issuer = %o.issuer, redirect_uri = %o.redirect_uri, "Entra ID sign-in enabled");
     }
     let auth = Arc::new(auth::Auth {
-        oidc: oidc.map(auth::entra::Oidc::new),
+        oidc: oidc_config.map(auth::entra::Oidc::new),
         throttle: auth::Throttle::default(),
         tokens: auth::TokenCache::default(),
         rules: auth::SessionRules {
@@ -640,6 +663,7 @@ pub async fn run(listener: TcpListener, config: Config) -> Result<Server, StartE
         costs,
         alerts,
         auth,
+        settings,
     };
     let app = router(state.clone(), sessions);
     let (tx, rx) = oneshot::channel::<()>();

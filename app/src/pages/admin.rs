@@ -1,6 +1,9 @@
-//! Admin: accounts (add, change role, disable) and API tokens (create — shown once — and revoke).
+//! Admin: accounts (add, change role, disable), API tokens (create — shown once — and revoke), and the
+//! settings in effect.
 
-use crate::api::{list_tokens, list_users, AddUser, CreateToken, RevokeToken, UpdateUser};
+use crate::api::{
+    list_tokens, list_users, settings, AddUser, CreateToken, RevokeToken, UpdateUser,
+};
 use crate::auth::Role;
 use crate::components::{CsrfField, ErrorPanel, Loading, Shell};
 use leptos::prelude::*;
@@ -19,6 +22,7 @@ pub fn AdminPage() -> impl IntoView {
         move || (create.version().get(), revoke.version().get()),
         |_| list_tokens(),
     );
+    let settings = Resource::new(|| (), |_| settings());
     let roles = move || {
         Role::ALL
             .into_iter()
@@ -143,6 +147,28 @@ pub fn AdminPage() -> impl IntoView {
                     }.into_any(),
                     Err(e) => view! { <div class="banner stale" role="alert">{e.to_string()}</div> }.into_any(),
                 })}
+            </section>
+            <section class="card" data-testid="settings">
+                <h2>"Settings"</h2>
+                <p class="muted">"What this console runs with. They are set by flags or environment variables ("
+                    <code>"mlops-console --help"</code>") and take effect at the next start; secrets show only as set."</p>
+                <Transition fallback=Loading>
+                    {move || Suspend::new(async move {
+                        match settings.await {
+                            Err(e) => view! { <ErrorPanel error=e/> }.into_any(),
+                            Ok(groups) => groups.into_iter().map(|g| view! {
+                                <h3>{g.title}</h3>
+                                <table class="grid settings">
+                                    <tbody>
+                                        {g.settings.into_iter().map(|s| view! {
+                                            <tr><th scope="row">{s.name}</th><td class="mono">{s.value}</td><td class="muted mono">{s.from}</td></tr>
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                            }).collect_view().into_any(),
+                        }
+                    })}
+                </Transition>
             </section>
         </Shell>
     }

@@ -52,6 +52,7 @@ pub const SERVER_FNS: &[(&str, Access, Change)] = &[
     ("audit", R(Viewer), Read),
     ("users", R(Admin), Read),
     ("tokens", R(Admin), Read),
+    ("settings", R(Admin), Read),
     ("refresh", R(Viewer), Write),
     ("cost-refresh", R(Viewer), Write),
     ("train", R(Operator), Write),
@@ -127,6 +128,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/v1/users", R(Admin)),
     ("PATCH", "/api/v1/users/{name}", R(Admin)),
     ("GET", "/api/v1/tokens", R(Admin)),
+    ("GET", "/api/v1/settings", R(Admin)),
     ("POST", "/api/v1/tokens", R(Admin)),
     ("DELETE", "/api/v1/tokens/{id}", R(Admin)),
 ];

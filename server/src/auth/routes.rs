@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/tokens", get(tokens).post(create_token))
         .route("/api/v1/tokens/{id}", axum::routing::delete(revoke_token))
         .route("/api/v1/audit", get(audit_log))
+        .route("/api/v1/settings", get(settings))
 }
 
 #[derive(Deserialize)]
@@ -410,4 +411,9 @@ async fn audit_log(
     Query(f): Query<AuditFilter>,
 ) -> Result<Json<AuditList>, ApiError> {
     Ok(Json(audit::list(&s.db, &f).await?))
+}
+
+/// `GET /api/v1/settings`: the configuration in effect, no secret values.
+async fn settings(State(s): State<AppState>) -> Json<Vec<app::auth::SettingsGroup>> {
+    Json(s.settings.as_ref().clone())
 }
