@@ -53,7 +53,31 @@ fn layers(names: &[String], edges: &[Dependency]) -> BTreeMap<String, usize> {
 }
 
 /// The SVG markup for `resources` and `edges`. Deterministic, so server and browser render the same.
+/// Drawn once per distinct input: every request for the overview of one snapshot shows the same graph.
 pub fn dependency_svg(resources: &[ResourceSummary], edges: &[Dependency]) -> String {
+    use std::hash::{Hash, Hasher};
+    static LAST: std::sync::Mutex<Option<(u64, String)>> = std::sync::Mutex::new(None);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for r in resources {
+        (&r.name, &r.type_label, r.status.is_healthy()).hash(&mut h);
+    }
+    for e in edges {
+        (&e.from, &e.to, &e.relation, e.observed).hash(&mut h);
+    }
+    let key = h.finish();
+    if let Ok(last) = LAST.lock() {
+        if let Some((_, svg)) = last.as_ref().filter(|(k, _)| *k == key) {
+            return svg.clone();
+        }
+    }
+    let svg = draw(resources, edges);
+    if let Ok(mut last) = LAST.lock() {
+        *last = Some((key, svg.clone()));
+    }
+    svg
+}
+
+fn draw(resources: &[ResourceSummary], edges: &[Dependency]) -> String {
     let names: Vec<String> = resources.iter().map(|r| r.name.clone()).collect();
     let layer = layers(&names, edges);
     let columns = layer.values().copied().max().unwrap_or(0) + 1;

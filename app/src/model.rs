@@ -380,6 +380,22 @@ pub struct OverviewPage {
     pub alerts: crate::cost::AlertCounts,
 }
 
+impl Overview {
+    /// What the overview page needs of each resource: name, type label, status, location, tags (and
+    /// category, for grouping). The page carries its data again for hydration, so the rest — ids, ARM
+    /// types, SKUs, timestamps, which the REST API and resource pages keep — is left out of it.
+    pub fn for_page(mut self) -> Overview {
+        for r in &mut self.resources {
+            r.id = String::new();
+            r.arm_type = String::new();
+            r.sku = None;
+            r.created_time = None;
+            r.changed_time = None;
+        }
+        self
+    }
+}
+
 /// Everything a resource page shows.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResourcePage {
