@@ -229,9 +229,19 @@ async fn entra_sign_ins_are_refused_without_a_role_a_matching_browser_or_a_fresh
     let err = callback(&url, &flow).await.unwrap_err();
     assert!(err.contains("already exists"), "{err}");
 
-    // A disabled Entra account stays out, whatever its groups say.
+    // A disabled Entra account stays out, whatever its groups say; its role is its groups'.
     let (url, flow) = pick(&app, upn(0)).await;
     let session = callback(&url, &flow).await.expect("first sign-in");
+    let r = app
+        .http
+        .patch(format!("{}/api/v1/users/{}", app.url, upn(0)))
+        .json(&serde_json::json!({"role": "viewer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("groups"));
+    assert_eq!(me(&app, &session).await["role"], "admin", "unchanged");
     let r = app
         .http
         .patch(format!("{}/api/v1/users/{}", app.url, upn(0)))

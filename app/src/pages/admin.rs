@@ -56,7 +56,8 @@ pub fn AdminPage() -> impl IntoView {
                                                         <ActionForm action=update attr:class="inline">
                                                             <CsrfField/>
                                                             <input type="hidden" name="name" value=name.clone()/>
-                                                            <select name="role" aria-label="role">
+                                                            <select name="role" aria-label="role" disabled=u.source == "entra"
+                                                                title=if u.source == "entra" { "Set by the person's Entra ID groups at each sign-in" } else { "" }>
                                                                 {Role::ALL.into_iter().map(|r| view! { <option value=r.as_str() selected=r == u.role>{r.as_str()}</option> }).collect_view()}
                                                             </select>
                                                             <select name="disabled" aria-label="state">

@@ -236,7 +236,9 @@ pub async fn update_user(
         .map_err(internal)?;
     let row = sqlx::query_as!(
         UserRow,
-        r#"update users set role = coalesce($2, role), disabled = coalesce($3, disabled) where name = $1
+        // An Entra ID account's role is its groups' (set again at each sign-in): only local roles change here.
+        r#"update users set role = case when source = 'local' then coalesce($2, role) else role end,
+             disabled = coalesce($3, disabled) where name = $1
            returning name, display_name, role, source, disabled, created_at as "created_at: DateTime<Utc>""#,
         name.to_ascii_lowercase(),
         role.map(Role::as_str),
@@ -246,6 +248,11 @@ pub async fn update_user(
     .await
     .map_err(internal)?
     .ok_or_else(|| AppError::NotFound(format!("There is no user '{name}'.")))?;
+    if role.is_some_and(|r| r.as_str() != row.role) {
+        return Err(AppError::Invalid(format!(
+            "role: '{name}' signs in with Entra ID, whose groups give the role at each sign-in (MLOPS_OIDC_ROLE_GROUPS); change their groups instead"
+        )));
+    }
     let admins =
         sqlx::query_scalar!("select count(*) from users where role = 'admin' and not disabled")
             .fetch_one(&mut *tx)
