@@ -5,23 +5,10 @@
 use crate::support::*;
 use app::auth::Role;
 use mlops_console::auth::policy::{self, Access};
-use reqwest::header::{COOKIE, ORIGIN, SET_COOKIE};
+use reqwest::header::{COOKIE, ORIGIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::time::Duration;
-
-fn no_redirects(token: Option<&str>) -> reqwest::Client {
-    let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    if let Some(t) = token {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {t}").parse().unwrap(),
-        );
-        b = b.default_headers(h);
-    }
-    b.build().unwrap()
-}
 
 async fn token(app: &TestApp, role: Role) -> String {
     mlops_console::auth::create_token(
@@ -204,34 +191,7 @@ async fn sign_in(
         req = req.header(COOKIE, c);
     }
     let r = req.send().await.unwrap();
-    let cookie = r
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("mlops_session="))
-        .map(|v| v.to_string());
-    let location = r
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    (r.status(), cookie, location)
-}
-
-fn pair(set_cookie: &str) -> String {
-    set_cookie.split(';').next().unwrap().to_string()
-}
-
-async fn me_with(app: &TestApp, cookie: &str) -> StatusCode {
-    no_redirects(None)
-        .get(format!("{}/api/v1/me", app.url))
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    (r.status(), set_cookie(&r, "mlops_session"), location(&r))
 }
 
 async fn csrf_of(app: &TestApp, cookie: &str) -> String {
@@ -374,19 +334,19 @@ async fn sessions_rotate_at_sign_in_end_at_sign_out_and_expire() {
     );
     let first = pair(&first);
     assert_ne!(first, planted);
-    assert_eq!(me_with(&app, planted).await, 401);
-    assert_eq!(me_with(&app, &first).await, 200);
+    assert_eq!(me_with(&app, planted).await.status(), 401);
+    assert_eq!(me_with(&app, &first).await.status(), 200);
 
     // Signing in again rotates the id; the old one is dead.
     let (_, again, _) = sign_in(&app, "sam", &password, Some(&first)).await;
     let second = pair(&again.unwrap());
     assert_ne!(second, first);
     assert_eq!(
-        me_with(&app, &first).await,
+        me_with(&app, &first).await.status(),
         401,
         "the id before sign-in no longer works"
     );
-    assert_eq!(me_with(&app, &second).await, 200);
+    assert_eq!(me_with(&app, &second).await.status(), 200);
 
     // Sign-out ends it on the server: the cookie is worthless afterwards.
     let csrf = csrf_of(&app, &second).await;
@@ -399,14 +359,14 @@ async fn sessions_rotate_at_sign_in_end_at_sign_out_and_expire() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    assert_eq!(me_with(&app, &second).await, 401);
+    assert_eq!(me_with(&app, &second).await.status(), 401);
 
     // However busy, a session ends `session_max_secs` after sign-in.
     let (_, third, _) = sign_in(&app, "sam", &password, None).await;
     let third = pair(&third.unwrap());
-    assert_eq!(me_with(&app, &third).await, 200);
+    assert_eq!(me_with(&app, &third).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert_eq!(me_with(&app, &third).await, 401);
+    assert_eq!(me_with(&app, &third).await.status(), 401);
     let page = no_redirects(None)
         .get(format!("{}/runs", app.url))
         .header(COOKIE, &third)

@@ -5,33 +5,9 @@
 use crate::support::*;
 use app::auth::Role;
 use mlops_console::emulator::entra::{CONSOLE_CLIENT_ID, CONSOLE_CLIENT_SECRET, USERS};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::COOKIE;
 use serde_json::Value;
 use std::collections::HashMap;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
-
-fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
-    r.headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v.to_string())
-}
 
 fn query(url: &str) -> HashMap<String, String> {
     url::Url::parse("http://console.invalid/")
@@ -46,14 +22,14 @@ fn query(url: &str) -> HashMap<String, String> {
 /// A sign-in started and the account picked at the emulated Entra ID: the callback URL it sends the
 /// browser to, and the flow cookie the browser holds.
 async fn pick(app: &TestApp, account: &str) -> (String, String) {
-    let c = client();
+    let c = no_redirects(None);
     let r = c
         .get(format!("{}/signin/entra?next=/cost", app.url))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let flow = cookie(&r, "mlops_oidc").expect("the flow cookie");
+    let flow = set_cookie(&r, "mlops_oidc").expect("the flow cookie");
     assert!(
         flow.contains("HttpOnly") && flow.contains("SameSite=Lax"),
         "{flow}"
@@ -75,23 +51,25 @@ async fn pick(app: &TestApp, account: &str) -> (String, String) {
         .await
         .unwrap();
     assert_eq!(picked.status(), 303, "{:?}", picked.text().await);
-    (
-        location(&picked),
-        flow.split(';').next().unwrap().to_string(),
-    )
+    (location(&picked), pair(&flow))
 }
 
 /// Follows the callback with the browser's flow cookie: the session cookie, or where it was sent back to.
 async fn callback(url: &str, flow: &str) -> Result<String, String> {
-    let r = client().get(url).header(COOKIE, flow).send().await.unwrap();
-    match cookie(&r, "mlops_session") {
+    let r = no_redirects(None)
+        .get(url)
+        .header(COOKIE, flow)
+        .send()
+        .await
+        .unwrap();
+    match set_cookie(&r, "mlops_session") {
         Some(s) if r.status() == 200 => {
             let body = r.text().await.unwrap();
             assert!(
                 body.contains("url=/cost"),
                 "on to the page asked for: {body}"
             );
-            Ok(s.split(';').next().unwrap().to_string())
+            Ok(pair(&s))
         }
         _ => Err(query(&location(&r))
             .get("error")
@@ -101,15 +79,7 @@ async fn callback(url: &str, flow: &str) -> Result<String, String> {
 }
 
 async fn me(app: &TestApp, session: &str) -> Value {
-    client()
-        .get(format!("{}/api/v1/me", app.url))
-        .header(COOKIE, session)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    me_with(app, session).await.json().await.unwrap()
 }
 
 fn upn(i: usize) -> &'static str {
@@ -251,13 +221,7 @@ async fn entra_sign_ins_are_refused_without_a_role_a_matching_browser_or_a_fresh
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(
-        client()
-            .get(format!("{}/api/v1/me", app.url))
-            .header(COOKIE, &session)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        me_with(&app, &session).await.status(),
         401,
         "the open session ends too"
     );
@@ -282,7 +246,7 @@ async fn entra_sign_ins_are_refused_without_a_role_a_matching_browser_or_a_fresh
 async fn entra_sign_in_is_off_unless_configured() {
     let db = TestDb::new().await;
     let app = TestApp::start(config(&db)).await;
-    let r = client()
+    let r = no_redirects(None)
         .get(format!("{}/signin/entra", app.url))
         .send()
         .await
@@ -303,7 +267,7 @@ async fn the_emulated_entra_id_speaks_entras_protocol() {
     let db = TestDb::new().await;
     let emu = StandaloneEmulator::start(&db).await;
     let tenant = mlops_console::emulator::seed::TENANT;
-    let c = client();
+    let c = no_redirects(None);
     let meta: Value = c
         .get(format!(
             "{}/{tenant}/v2.0/.well-known/openid-configuration",

@@ -366,3 +366,51 @@ pub fn seed_names() -> Vec<String> {
         .map(|r| e.name_of(*r).to_string())
         .collect()
 }
+
+/// A client that leaves redirects to the caller (sign-in answers with them), with a bearer token if given.
+pub fn no_redirects(token: Option<&str>) -> reqwest::Client {
+    let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(t) = token {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {t}").parse().unwrap(),
+        );
+        b = b.default_headers(h);
+    }
+    b.build().unwrap()
+}
+
+/// The whole `Set-Cookie` header for cookie `name`, if the response sets it.
+pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.to_string())
+}
+
+/// `name=value` of a `Set-Cookie` header: what a browser sends back.
+pub fn pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_string()
+}
+
+/// Where a redirect points (empty when it is not one).
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `GET /api/v1/me` with a browser's session cookie.
+pub async fn me_with(app: &TestApp, cookie: &str) -> reqwest::Response {
+    no_redirects(None)
+        .get(format!("{}/api/v1/me", app.url))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+}
