@@ -477,12 +477,7 @@ fn role_of(role: &str) -> Result<crate::auth::Role, AppError> {
 /// The signed-in user (with the session's CSRF token for forms), or `None`.
 #[server(endpoint = "whoami")]
 pub async fn whoami() -> Result<Option<crate::auth::Me>, AppError> {
-    Ok(crate::auth::request_user().map(|u| crate::auth::Me {
-        name: u.name,
-        display_name: u.display_name,
-        role: u.role,
-        csrf: u.csrf.unwrap_or_default(),
-    }))
+    Ok(crate::auth::request_user().map(crate::auth::Me::from))
 }
 
 /// The configuration in effect: admins only.

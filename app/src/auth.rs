@@ -167,6 +167,17 @@ pub struct RequestUser {
     pub csrf: Option<String>,
 }
 
+impl From<RequestUser> for Me {
+    fn from(u: RequestUser) -> Me {
+        Me {
+            name: u.name,
+            display_name: u.display_name,
+            role: u.role,
+            csrf: u.csrf.unwrap_or_default(),
+        }
+    }
+}
+
 /// The signed-in user of the request being served (server functions and server rendering).
 #[cfg(feature = "ssr")]
 pub fn request_user() -> Option<RequestUser> {

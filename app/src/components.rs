@@ -176,12 +176,7 @@ pub fn provide_me() {
     let me = leptos::server::SharedValue::new(|| {
         #[cfg(feature = "ssr")]
         {
-            crate::auth::request_user().map(|u| Me {
-                name: u.name,
-                display_name: u.display_name,
-                role: u.role,
-                csrf: u.csrf.unwrap_or_default(),
-            })
+            crate::auth::request_user().map(Me::from)
         }
         #[cfg(not(feature = "ssr"))]
         {

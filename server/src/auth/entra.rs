@@ -167,8 +167,8 @@ pub struct IdClaims {
 }
 
 impl IdClaims {
-    /// The sign-in name, lowercased (the console account's name).
-    pub fn name(&self) -> String {
+    /// The sign-in name, lowercased: the console account's name (`name` is the display name).
+    pub fn account_name(&self) -> String {
         self.preferred_username
             .as_deref()
             .or(self.email.as_deref())
@@ -427,8 +427,8 @@ pub async fn upsert_user(
     db: &PgPool,
     claims: &IdClaims,
     role: Role,
-) -> Result<(String, String), SignInError> {
-    let name = claims.name();
+) -> Result<String, SignInError> {
+    let name = claims.account_name();
     if !app::auth::user_name_ok(&name) {
         return Err(SignInError::Refused(format!(
             "Your Entra ID sign-in name '{name}' cannot be a console account name (2–64 letters, digits, '.', '_', '-' or '@')."
@@ -487,7 +487,7 @@ pub async fn upsert_user(
         Some(true) => Err(SignInError::Refused(
             "This account is disabled; ask an admin.".into(),
         )),
-        Some(false) => Ok((name, display)),
+        Some(false) => Ok(name),
     }
 }
 

@@ -264,7 +264,7 @@ async fn entra_callback(
                 Ok(role) => entra::upsert_user(&s.db, &claims, role).await,
                 Err(e) => Err(e),
             };
-            (claims.name(), signed.map(|(name, _)| (name, next)))
+            (claims.account_name(), signed.map(|name| (name, next)))
         }
         Err(e) => ("entra".to_string(), Err(e)),
     };
