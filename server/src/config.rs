@@ -469,4 +469,30 @@ mod tests {
         let s: SecretString = "postgres://u:hunter2@h/db".parse().unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
     }
+
+    #[test]
+    fn settings_show_where_things_are_but_no_secret() {
+        let mut c = Config::defaults();
+        c.database_url = Some(
+            "postgres://u:hunter2@db.internal:5433/console"
+                .parse()
+                .unwrap(),
+        );
+        c.azure = AzureMode::Azure;
+        c.credential = CredentialKind::ClientSecret;
+        c.client_secret = Some("sp-secret-value".parse().unwrap());
+        let text = format!("{:?}", settings(&c, "estate", None, None));
+        assert!(text.contains("db.internal:5433/console"), "{text}");
+        assert!(
+            text.contains("AZURE_CLIENT_SECRET") && text.contains("\"set\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("Entra ID") && text.contains("\"off\""),
+            "{text}"
+        );
+        for secret in ["hunter2", "sp-secret-value"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+    }
 }
